@@ -1,0 +1,41 @@
+# AudioTricks backend. `make run` serves the API; `make test` runs every test. Both set up first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := audiotricks:create_app
+
+.PHONY: help install run dev migrate test clean
+
+help:
+	@echo "make run      install, migrate and serve the API with gunicorn on $(HOST):$(PORT)"
+	@echo "make dev      the same with Flask's debug server (auto-reload, console logs)"
+	@echo "make migrate  apply database migrations (DATABASE_URL, or the SQLite default)"
+	@echo "make test     install and run the whole test suite"
+
+# The virtualenv is rebuilt whenever a requirements file changes.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+run: migrate
+	@echo "AudioTricks API listening on http://$(HOST):$(PORT) (Ctrl-C stops it)"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+dev: migrate
+	LOG_FORMAT=$${LOG_FORMAT:-console} $(BIN)/flask run --debug --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,78 @@
+"""AudioTricks backend: accounts, revocable sessions, settings and an encrypted API-key vault."""
+
+from __future__ import annotations
+
+import os
+
+from dotenv import load_dotenv
+from flask import Blueprint, Flask
+
+from audiotricks.config import Config
+from audiotricks.runtime import CONFIG_KEY
+
+__version__ = "1.0.0"
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: validated configuration, extensions, blueprints, error handlers, commands."""
+    app = Flask(__name__, instance_relative_config=True)
+    if config is None:
+        load_dotenv(override=False)  # a .env file fills in what the environment leaves out
+        config = Config.from_env(os.environ, instance_path=app.instance_path)
+
+    from audiotricks.logs import configure_logging
+
+    configure_logging(config)
+    config.validate()  # one ConfigError naming every problem
+    app.extensions[CONFIG_KEY] = config
+    app.config.from_mapping(flask_settings(config))
+    if config.database_url.startswith("sqlite:///" + app.instance_path):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    from audiotricks.commands import register_commands
+    from audiotricks.errors import register_error_handlers
+
+    init_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def flask_settings(config: Config) -> dict[str, object]:
+    """The Flask and extension settings derived from ``config``."""
+    engine_options: dict[str, object] = {"hide_parameters": True}  # no values in SQL errors
+    if config.database_url.startswith("postgresql"):
+        # pre_ping: a restarted database is survived without restarting the app.
+        engine_options.update(pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    return {
+        "SQLALCHEMY_DATABASE_URI": config.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "MAX_CONTENT_LENGTH": config.max_content_length,
+        "RATELIMIT_ENABLED": config.ratelimit_enabled,
+        "RATELIMIT_STORAGE_URI": config.ratelimit_storage_uri,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "TESTING": config.app_env == "test",
+    }
+
+
+def init_extensions(app: Flask) -> None:
+    from audiotricks.extensions import db, limiter, migrate
+    from audiotricks.http import init_http
+
+    init_http(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from audiotricks import auth, health, openapi
+
+    api = Blueprint("api", __name__, url_prefix="/api/v1")
+    api.register_blueprint(auth.bp)
+    api.register_blueprint(openapi.bp)
+    app.register_blueprint(api)
+    app.register_blueprint(health.bp)
+
+

@@ -1,0 +1,7 @@
+"""Accounts and sessions: ``/api/v1/auth``."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+from audiotricks.auth import views  # noqa: E402,F401  (registers the routes)

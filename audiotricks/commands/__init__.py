@@ -1,0 +1,14 @@
+"""Operator commands (``flask <group> <command>``); each feature keeps its group beside it here."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+# Click groups added to the ``flask`` command; features append theirs here.
+COMMAND_GROUPS: tuple[click.Group, ...] = ()
+
+
+def register_commands(app: Flask) -> None:
+    for group in COMMAND_GROUPS:
+        app.cli.add_command(group)

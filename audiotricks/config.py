@@ -1,0 +1,258 @@
+"""Configuration: one frozen object built from the environment, validated once at start-up.
+
+Every variable the service reads is listed here (the README repeats the table):
+
+======================== ============================================ ==============================
+variable                 default                                      meaning
+======================== ============================================ ==============================
+APP_ENV                  development                                  development, test or production
+DATABASE_URL             SQLite file in the instance folder           sqlite:///… or postgresql://…
+JWT_SECRET               development value                            at least 32 characters
+JWT_EXPIRES_IN           604800 (7 days)                              token and session lifetime, s
+ENCRYPTION_KEY           development value                            32 bytes, base64 or 64 hex chars
+ENCRYPTION_OLD_KEYS      empty                                        older keys, decrypt only
+CORS_ORIGINS             http://localhost:5173,http://localhost:3000  frontend origins
+RATELIMIT_ENABLED        true                                         false turns every limit off
+RATELIMIT_STORAGE_URI    memory://                                    redis://… for several instances
+RATELIMIT_DEFAULT        300 per minute                               every /api/ route, per IP
+RATELIMIT_LOGIN          10 per minute                                login, per IP
+RATELIMIT_LOGIN_ACCOUNT  10 per 15 minutes                            failed logins per account
+RATELIMIT_REGISTER       5 per minute                                 register, per IP
+TRUSTED_PROXY_COUNT      0                                            trusted reverse proxies
+MAX_CONTENT_LENGTH       65536                                        largest request body, bytes
+BCRYPT_ROUNDS            12                                           below 10 refused in production
+LOG_LEVEL / LOG_FORMAT   INFO / json                                  console for humans
+HOST / PORT              127.0.0.1 / 5000                             where ``make run`` serves
+======================== ============================================ ==============================
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENTS = ("development", "test", "production")
+
+# Development defaults: usable with no environment at all, refused in production.
+DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"
+DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decode()
+SQLITE_FILENAME = "audiotricks.db"
+
+
+class ConfigError(Exception):
+    """Raised once, naming every configuration problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def parse_key(text: str) -> bytes:
+    """Decode a 32-byte key given as 64 hex characters or base64 (standard or URL-safe)."""
+    text = text.strip()
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be 32 bytes given as base64 or 64 hex characters") from None
+    if len(raw) != 32:
+        raise ValueError(f"must decode to exactly 32 bytes (got {len(raw)})")
+    return raw
+
+
+def normalise_database_url(url: str) -> str:
+    """Let a plain ``postgresql://`` (or ``postgres://``) URL use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Typed settings; build with :meth:`from_env` and check with :meth:`validate`."""
+
+    app_env: str = "development"
+    database_url: str = ""
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
+    jwt_expires_in: int = 604800
+    encryption_key: str = field(default=DEV_ENCRYPTION_KEY, repr=False)
+    encryption_old_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ("http://localhost:5173", "http://localhost:3000")
+    ratelimit_enabled: bool = True
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_default: str = "300 per minute"
+    ratelimit_login: str = "10 per minute"
+    ratelimit_login_account: str = "10 per 15 minutes"
+    ratelimit_register: str = "5 per minute"
+    trusted_proxy_count: int = 0
+    max_content_length: int = 65536
+    bcrypt_rounds: int = 12
+    log_level: str = "INFO"
+    log_format: str = "json"
+    # Problems met while parsing (a non-number, say); reported by validate().
+    parse_problems: tuple[str, ...] = ()
+    # Which secrets fell back to development values (for the start-up warning).
+    defaulted: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], instance_path: str) -> Config:
+        """Build a Config from environment-like ``env``; nothing is raised here."""
+        problems: list[str] = []
+        defaulted: list[str] = []
+
+        def text(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value if value else default
+
+        def integer(name: str, default: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                problems.append(f"{name} must be an integer")
+                return default
+
+        database_url = text("DATABASE_URL", "")
+        if not database_url:
+            defaulted.append("DATABASE_URL")
+            database_url = "sqlite:///" + os.path.join(instance_path, SQLITE_FILENAME)
+        jwt_secret = env.get("JWT_SECRET", "")
+        if not jwt_secret:
+            defaulted.append("JWT_SECRET")
+        encryption_key = env.get("ENCRYPTION_KEY", "").strip()
+        if not encryption_key:
+            defaulted.append("ENCRYPTION_KEY")
+
+        return cls(
+            app_env=text("APP_ENV", "development").lower(),
+            database_url=normalise_database_url(database_url),
+            jwt_secret=jwt_secret or DEV_JWT_SECRET,
+            jwt_expires_in=integer("JWT_EXPIRES_IN", 604800),
+            encryption_key=encryption_key or DEV_ENCRYPTION_KEY,
+            encryption_old_keys=_split(env.get("ENCRYPTION_OLD_KEYS", "")),
+            cors_origins=_split(text("CORS_ORIGINS", ",".join(cls.cors_origins))),
+            ratelimit_enabled=_flag(text("RATELIMIT_ENABLED", "true")),
+            ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
+            ratelimit_default=text("RATELIMIT_DEFAULT", cls.ratelimit_default),
+            ratelimit_login=text("RATELIMIT_LOGIN", cls.ratelimit_login),
+            ratelimit_login_account=text("RATELIMIT_LOGIN_ACCOUNT", cls.ratelimit_login_account),
+            ratelimit_register=text("RATELIMIT_REGISTER", cls.ratelimit_register),
+            trusted_proxy_count=integer("TRUSTED_PROXY_COUNT", 0),
+            max_content_length=integer("MAX_CONTENT_LENGTH", 65536),
+            bcrypt_rounds=integer("BCRYPT_ROUNDS", 12),
+            log_level=text("LOG_LEVEL", "INFO").upper(),
+            log_format=text("LOG_FORMAT", "json").lower(),
+            parse_problems=tuple(problems),
+            defaulted=tuple(defaulted),
+        )
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (tests use it to tweak one setting)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def encryption_key_bytes(self) -> bytes:
+        return parse_key(self.encryption_key)
+
+    @property
+    def encryption_old_key_bytes(self) -> tuple[bytes, ...]:
+        return tuple(parse_key(k) for k in self.encryption_old_keys)
+
+    def validate(self) -> None:
+        """Raise one ConfigError naming every problem; warn about development defaults."""
+        problems = list(self.parse_problems)
+        if self.app_env not in ENVIRONMENTS:
+            problems.append(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if not self.database_url.startswith(("sqlite:", "postgresql")):
+            problems.append("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        problems += _secret_problems(self)
+        if self.jwt_expires_in < 60:
+            problems.append("JWT_EXPIRES_IN must be at least 60 seconds")
+        if self.trusted_proxy_count < 0:
+            problems.append("TRUSTED_PROXY_COUNT must not be negative")
+        if self.max_content_length < 1024:
+            problems.append("MAX_CONTENT_LENGTH must be at least 1024 bytes")
+        if not 4 <= self.bcrypt_rounds <= 31:
+            problems.append("BCRYPT_ROUNDS must be between 4 and 31")
+        if self.log_format not in ("json", "console"):
+            problems.append("LOG_FORMAT must be json or console")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        if self.is_production:
+            problems += _production_problems(self)
+        if problems:
+            raise ConfigError(problems)
+        if self.defaulted and not self.is_production:
+            log.warning(
+                "Using development defaults for %s; never use them in production",
+                ", ".join(self.defaulted),
+            )
+
+
+def _secret_problems(config: Config) -> list[str]:
+    problems = []
+    if len(config.jwt_secret) < 32:
+        problems.append("JWT_SECRET must be at least 32 characters")
+    elif len(set(config.jwt_secret)) < 8:
+        problems.append("JWT_SECRET is too weak (too few distinct characters)")
+    for name, keys in (
+        ("ENCRYPTION_KEY", (config.encryption_key,)),
+        ("ENCRYPTION_OLD_KEYS", config.encryption_old_keys),
+    ):
+        for key in keys:
+            try:
+                raw = parse_key(key)
+            except ValueError as exc:
+                problems.append(f"{name} {exc}")
+                continue
+            if len(set(raw)) < 8:
+                problems.append(f"{name} is too weak (too few distinct bytes)")
+    return problems
+
+
+def _production_problems(config: Config) -> list[str]:
+    problems = []
+    if "DATABASE_URL" in config.defaulted:
+        problems.append("DATABASE_URL is required in production")
+    if "JWT_SECRET" in config.defaulted:
+        problems.append("JWT_SECRET is required in production")
+    elif config.jwt_secret == DEV_JWT_SECRET:
+        problems.append("JWT_SECRET must not be the development default")
+    if "ENCRYPTION_KEY" in config.defaulted:
+        problems.append("ENCRYPTION_KEY is required in production")
+    elif config.encryption_key == DEV_ENCRYPTION_KEY:
+        problems.append("ENCRYPTION_KEY must not be the development default")
+    if DEV_ENCRYPTION_KEY in config.encryption_old_keys:
+        problems.append("ENCRYPTION_OLD_KEYS must not contain the development default")
+    if config.bcrypt_rounds < 10:
+        problems.append("BCRYPT_ROUNDS must be at least 10 in production")
+    return problems

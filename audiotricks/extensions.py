@@ -1,0 +1,28 @@
+"""Extension instances, created bare and bound to an app in :func:`audiotricks.create_app`."""
+
+import sqlite3
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from audiotricks.models.base import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+# Keyed on request.remote_addr, which ProxyFix rewrites only when proxies are trusted.
+limiter = Limiter(key_func=get_remote_address)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """SQLite: enforce foreign keys (cascades) and use WAL so readers do not block the writer."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

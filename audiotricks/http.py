@@ -1,0 +1,127 @@
+"""HTTP conventions: JSON bodies, the success envelope, request ids and cache headers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from audiotricks.errors import MalformedJson, UnsupportedMediaType, ValidationFailed, field_errors
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def envelope(message: str, data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
+    """Every success body: ``{"message": ..., "data": {...}}``."""
+    return jsonify({"message": message, "data": data}), status
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are Python extensions, not JSON.
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of strings (keys included) holding a NUL character, which no engine stores."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                found.append(path or "body")
+            found += _nul_paths(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _nul_paths(item, f"{path}.{index}" if path else str(index))
+    return found
+
+
+def parse_json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or the contract's 415 / 400."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("Request body must be UTF-8 encoded JSON")
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedJson() from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed(
+            errors=[{"field": "body", "message": "Request body must be a JSON object."}]
+        )
+    nul_fields = _nul_paths(payload)
+    if nul_fields:
+        raise ValidationFailed(
+            errors=[
+                {"field": name, "message": "Must not contain NUL characters."}
+                for name in dict.fromkeys(nul_fields)
+            ]
+        )
+    return payload
+
+
+def json_body(schema_class: type[Schema]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Validate the JSON body with ``schema_class`` and pass it to the view as ``body``.
+
+    The schema is recorded on the view, so the OpenAPI document describes exactly what validates.
+    """
+    schema = schema_class()
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                body = schema.load(parse_json_object())
+            except ValidationError as exc:
+                raise ValidationFailed(errors=field_errors(exc.messages)) from None
+            return view(*args, body=body, **kwargs)
+
+        wrapper.request_schema = schema_class  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def responds(
+    status: int, schema: type[Schema], *errors: int | tuple[int, type[Schema]]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document the view's success response and the other statuses it can give (OpenAPI only).
+
+    An error is a status (answered with the error body) or ``(status, schema)`` for another body.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.response_doc = (status, schema, errors)  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
+def _assign_request_id() -> None:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+
+
+def _finish_response(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_http(app: Flask) -> None:
+    """Install the request-id and cache-header hooks."""
+    app.before_request(_assign_request_id)
+    app.after_request(_finish_response)

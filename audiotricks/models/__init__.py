@@ -1,0 +1,17 @@
+"""Database models; importing this package registers every table on the metadata."""
+
+from audiotricks.models.auth_session import AuthSession
+from audiotricks.models.base import Base, UtcDateTime, utcnow
+from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
+from audiotricks.models.user import User
+
+__all__ = [
+    "PROVIDERS",
+    "SUMMARY_QUALITIES",
+    "AuthSession",
+    "Base",
+    "User",
+    "UserSettings",
+    "UtcDateTime",
+    "utcnow",
+]

@@ -1,0 +1,157 @@
+"""The OpenAPI 3 document, generated from the routes and the schemas that validate them, and its docs page.
+
+Views declare their contract with :func:`audiotricks.http.json_body` (request schema),
+:func:`audiotricks.http.responds` (response schema and statuses) and
+:func:`audiotricks.auth.decorators.require_session` (bearer auth); this module only reads those marks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.routing import Rule
+
+from audiotricks import __version__
+from audiotricks.errors import HTTP_MESSAGES
+from audiotricks.schemas.base import ErrorSchema
+
+bp = Blueprint("docs", __name__)
+
+STATUS_TEXT = {
+    400: "Validation failed or malformed JSON body",
+    401: "Authentication required, or the session is invalid or expired",
+    403: "Account is deactivated",
+    404: HTTP_MESSAGES[404],
+    409: "Email or username already in use",
+    413: HTTP_MESSAGES[413],
+    415: HTTP_MESSAGES[415],
+    429: "Too many requests (see Retry-After)",
+    500: "Internal server error",
+    503: "Service temporarily unavailable",
+}
+_PATH_ARGUMENT = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>\w+)>")
+
+
+def _operation(rule: Rule, view: Any) -> dict[str, Any]:
+    status, schema, declared = view.response_doc
+    api_route = rule.rule.startswith("/api/")
+    statuses: dict[int, Any] = {500: ErrorSchema}
+    if api_route:
+        statuses.update({429: ErrorSchema, 503: ErrorSchema})
+    if getattr(view, "request_schema", None):
+        statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
+    if getattr(view, "requires_auth", False):
+        statuses.update({401: ErrorSchema, 403: ErrorSchema})
+    if rule.arguments:
+        statuses[404] = ErrorSchema
+    for item in declared:
+        code, body = item if isinstance(item, tuple) else (item, ErrorSchema)
+        statuses[code] = body
+
+    doc = (view.__doc__ or "").strip()
+    operation: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_"),
+        "summary": doc.splitlines()[0] if doc else rule.endpoint,
+        "tags": [rule.endpoint.split(".")[-2] if "." in rule.endpoint else "service"],
+        "responses": {
+            str(status): _response("Success", schema),
+            **{str(code): _response(STATUS_TEXT.get(code, "Error"), body) for code, body in sorted(statuses.items())},
+        },
+    }
+    if getattr(view, "request_schema", None):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": view.request_schema}},
+        }
+    if getattr(view, "requires_auth", False):
+        operation["security"] = [{"bearerAuth": []}]
+    parameters = [
+        {
+            "name": match["name"],
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"}
+            if match["converter"] == "uuid"
+            else {"type": "string"},
+        }
+        for match in _PATH_ARGUMENT.finditer(rule.rule)
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _response(description: str, schema: Any) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document for every documented route of ``app``."""
+    spec = APISpec(
+        title="AudioTricks API",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Accounts, sessions, settings and the API-key vault of AudioTricks."},
+    )
+    spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        if not hasattr(view, "response_doc"):
+            continue
+        path = _PATH_ARGUMENT.sub(lambda m: "{" + m["name"] + "}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, view)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    """The OpenAPI 3 document (built once per app: routes do not change after start-up)."""
+    extensions = current_app.extensions
+    if "audiotricks.openapi" not in extensions:
+        extensions["audiotricks.openapi"] = build_spec(current_app)
+    return jsonify(extensions["audiotricks.openapi"])
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>AudioTricks API</title>
+  <link rel="stylesheet" href="docs/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="docs/assets/swagger-ui-bundle.js"></script>
+  <script src="docs/docs.js"></script>
+</body>
+</html>
+"""
+
+
+@bp.get("/docs")
+def docs_page() -> Response:
+    """Interactive docs (Swagger UI), every asset served from this app."""
+    return Response(DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/docs.js")
+def docs_script() -> Response:
+    return send_from_directory(current_app.static_folder or "static", "docs.js", max_age=3600)
+
+
+@bp.get("/docs/assets/<path:filename>")
+def docs_assets(filename: str) -> Response:
+    """Swagger UI's own files, from the pinned swagger-ui-bundle package."""
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,119 @@
+"""Account and session schemas: what register and login accept, and how a user is shown."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import ValidationError, fields, pre_load, validate, validates, validates_schema
+
+from audiotricks.schemas.base import BaseSchema, Timestamp, envelope_schema
+from audiotricks.security.passwords import MAX_BYTES, password_problems
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,30}")
+EMAIL_MAX = 254
+
+
+def normalise_email(value: str) -> str:
+    """Trimmed and lower-cased: the form emails are stored and compared in."""
+    return value.strip().lower()
+
+
+def _check_password_policy(value: str) -> None:
+    problems = password_problems(value)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _check_password_size(value: str) -> None:
+    if len(value.encode("utf-8")) > MAX_BYTES:
+        raise ValidationError(f"Password must be at most {MAX_BYTES} bytes in UTF-8.")
+
+
+class RegisterSchema(BaseSchema):
+    email = fields.String(required=True, metadata={"format": "email", "maxLength": EMAIL_MAX})
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="Must be 3-30 characters of letters, digits, _ and -."
+        ),
+        metadata={"pattern": USERNAME_PATTERN.pattern, "minLength": 3, "maxLength": 30},
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=_check_password_policy,
+        metadata={"minLength": 8, "description": "8+ characters, at most 72 bytes in UTF-8"},
+    )
+
+    @validates("email")
+    def _valid_email(self, value: str, **_: Any) -> None:
+        if len(value) > EMAIL_MAX:
+            raise ValidationError(f"Must be at most {EMAIL_MAX} characters.")
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError("Not a valid email address.") from None
+
+    @pre_load
+    def _trim_email(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if isinstance(data.get("email"), str):
+            data = {**data, "email": normalise_email(data["email"])}
+        return data
+
+
+class LoginSchema(BaseSchema):
+    email = fields.String(validate=validate.Length(max=EMAIL_MAX))
+    username = fields.String(validate=validate.Length(max=EMAIL_MAX))
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=[validate.Length(min=1, error="Must not be empty."), _check_password_size],
+    )
+
+    @validates_schema
+    def _one_identifier(self, data: dict[str, Any], **_: Any) -> None:
+        if ("email" in data) == ("username" in data):
+            raise ValidationError("Give exactly one of email or username.", "email")
+
+
+class UserSettingsSummarySchema(BaseSchema):
+    preferred_language = fields.String(required=True)
+    summary_quality = fields.String(required=True)
+    settings_json = fields.Dict(required=True)
+
+
+class UserSchema(BaseSchema):
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    username = fields.String(required=True)
+    is_active = fields.Boolean(required=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+    last_login_at = Timestamp(required=True, allow_none=True)
+
+
+class CurrentUserSchema(UserSchema):
+    settings = fields.Nested(UserSettingsSummarySchema, required=True)
+
+
+class UserDataSchema(BaseSchema):
+    user = fields.Nested(UserSchema, required=True)
+
+
+class CurrentUserDataSchema(BaseSchema):
+    user = fields.Nested(CurrentUserSchema, required=True)
+
+
+class LoginResultSchema(BaseSchema):
+    token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
+    expires_at = Timestamp(required=True, metadata={"description": "The token's exp"})
+    user = fields.Nested(UserSchema, required=True)
+
+
+UserEnvelope = envelope_schema(UserDataSchema, "UserEnvelope")
+CurrentUserEnvelope = envelope_schema(CurrentUserDataSchema, "CurrentUserEnvelope")
+LoginEnvelope = envelope_schema(LoginResultSchema, "LoginEnvelope")
+EmptyEnvelope = envelope_schema(None, "EmptyEnvelope")

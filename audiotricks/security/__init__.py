@@ -1,0 +1,1 @@
+"""Security primitives as plain functions: no Flask, so the CLI and tests can use them alone."""
