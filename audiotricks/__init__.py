@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from dotenv import load_dotenv
-from flask import Blueprint, Flask
+if TYPE_CHECKING:  # the package root stays importable without Flask (security helpers, tools)
+    from flask import Flask
 
-from audiotricks.config import Config
-from audiotricks.runtime import CONFIG_KEY
+    from audiotricks.config import Config
 
 __version__ = "1.0.0"
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: validated configuration, extensions, blueprints, error handlers, commands."""
+    from dotenv import load_dotenv
+    from flask import Flask
+
+    from audiotricks.commands import register_commands
+    from audiotricks.config import Config
+    from audiotricks.errors import register_error_handlers
+    from audiotricks.logs import configure_logging
+    from audiotricks.runtime import CONFIG_KEY
+
     app = Flask(__name__, instance_relative_config=True)
     if config is None:
         load_dotenv(override=False)  # a .env file fills in what the environment leaves out
         config = Config.from_env(os.environ, instance_path=app.instance_path)
-
-    from audiotricks.logs import configure_logging
 
     configure_logging(config)
     config.validate()  # one ConfigError naming every problem
@@ -28,9 +35,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_mapping(flask_settings(config))
     if config.database_url.startswith("sqlite:///" + app.instance_path):
         os.makedirs(app.instance_path, exist_ok=True)
-
-    from audiotricks.commands import register_commands
-    from audiotricks.errors import register_error_handlers
 
     init_extensions(app)
     register_blueprints(app)
@@ -67,6 +71,8 @@ def init_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from flask import Blueprint
+
     from audiotricks import auth, health, openapi
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -59,3 +59,5 @@ def configure_logging(config: Config) -> None:
     )
     root.addHandler(handler)
     root.setLevel(config.log_level)
+    # Alembic announces each of its plugins at INFO whenever Flask-Migrate loads it.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

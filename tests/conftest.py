@@ -18,7 +18,7 @@ from audiotricks.extensions import db
 from tests import services
 
 PASSWORD = "Correct-Horse-42"
-TEST_JWT_SECRET = "test-jwt-secret-for-the-suite-only-0123456789"
+TEST_JWT_SECRET = "test-jwt-secret-for-the-suite-only-0123456789-abcdefghijklmnopqrst"
 TEST_ENCRYPTION_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 ENGINES = ("sqlite", "postgresql")
 

@@ -20,6 +20,11 @@ def normalise_email(value: str) -> str:
     return value.strip().lower()
 
 
+def _check_username(value: str) -> None:
+    if not USERNAME_PATTERN.fullmatch(value):
+        raise ValidationError("Must be 3-30 characters of letters, digits, _ and -.")
+
+
 def _check_password_policy(value: str) -> None:
     problems = password_problems(value)
     if problems:
@@ -35,10 +40,8 @@ class RegisterSchema(BaseSchema):
     email = fields.String(required=True, metadata={"format": "email", "maxLength": EMAIL_MAX})
     username = fields.String(
         required=True,
-        validate=validate.Regexp(
-            USERNAME_PATTERN, error="Must be 3-30 characters of letters, digits, _ and -."
-        ),
-        metadata={"pattern": USERNAME_PATTERN.pattern, "minLength": 3, "maxLength": 30},
+        validate=_check_username,
+        metadata={"pattern": f"^{USERNAME_PATTERN.pattern}$", "minLength": 3, "maxLength": 30},
     )
     password = fields.String(
         required=True,

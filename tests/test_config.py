@@ -1,0 +1,128 @@
+"""Configuration: development defaults, production refusals, URL handling."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from audiotricks.config import DEV_ENCRYPTION_KEY, DEV_JWT_SECRET, Config, ConfigError, parse_key
+
+STRONG_SECRET = "k3Jx9-pQ2mZr7Lw4vB8nT1yC6hF0dG5sA"
+STRONG_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://app@db.internal/audiotricks",
+        "JWT_SECRET": STRONG_SECRET,
+        "ENCRYPTION_KEY": STRONG_KEY,
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def test_no_environment_gives_development_on_sqlite_in_instance_folder(tmp_path, caplog):
+    config = Config.from_env({}, instance_path=str(tmp_path))
+
+    with caplog.at_level(logging.WARNING):
+        config.validate()
+
+    assert config.app_env == "development"
+    assert config.database_url == f"sqlite:///{tmp_path}/audiotricks.db"
+    assert config.jwt_secret == DEV_JWT_SECRET
+    assert config.jwt_expires_in == 604800
+    assert config.bcrypt_rounds == 12
+    assert config.max_content_length == 65536
+    assert config.cors_origins == ("http://localhost:5173", "http://localhost:3000")
+    assert "development defaults" in caplog.text
+    assert DEV_JWT_SECRET not in caplog.text
+
+
+def test_plain_postgresql_url_uses_psycopg3(tmp_path):
+    for url in ("postgresql://u@h/db", "postgres://u@h/db"):
+        config = Config.from_env({"DATABASE_URL": url}, instance_path=str(tmp_path))
+        assert config.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_strong_production_configuration_is_accepted(tmp_path):
+    Config.from_env(production_env(), instance_path=str(tmp_path)).validate()
+
+
+def test_production_with_defaults_fails_naming_every_problem(tmp_path):
+    config = Config.from_env({"APP_ENV": "production", "BCRYPT_ROUNDS": "8"}, str(tmp_path))
+
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+
+    message = str(caught.value)
+    for name in ("DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY", "BCRYPT_ROUNDS"):
+        assert name in message
+    assert len(caught.value.problems) == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"JWT_SECRET": "short-secret"}, "JWT_SECRET must be at least 32 characters"),
+        ({"JWT_SECRET": "a" * 40}, "JWT_SECRET is too weak"),
+        ({"JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET must not be the development default"),
+        ({"ENCRYPTION_KEY": DEV_ENCRYPTION_KEY}, "ENCRYPTION_KEY must not be the development default"),
+        ({"ENCRYPTION_KEY": "abcd"}, "ENCRYPTION_KEY must"),
+        ({"ENCRYPTION_KEY": "00" * 32}, "ENCRYPTION_KEY is too weak"),
+        ({"ENCRYPTION_OLD_KEYS": "nope"}, "ENCRYPTION_OLD_KEYS must"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be"),
+        ({"BCRYPT_ROUNDS": "9"}, "BCRYPT_ROUNDS must be at least 10"),
+        ({"BCRYPT_ROUNDS": "many"}, "BCRYPT_ROUNDS must be an integer"),
+        ({"JWT_EXPIRES_IN": "soon"}, "JWT_EXPIRES_IN must be an integer"),
+        ({"APP_ENV": "staging"}, "APP_ENV must be one of"),
+    ],
+)
+def test_each_bad_production_setting_is_named(tmp_path, overrides, problem):
+    config = Config.from_env(production_env(**overrides), instance_path=str(tmp_path))
+
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+
+    assert problem in str(caught.value)
+
+
+def test_config_error_never_shows_secret_values(tmp_path):
+    config = Config.from_env(production_env(JWT_SECRET="tiny-s3cret"), instance_path=str(tmp_path))
+
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+
+    assert "tiny-s3cret" not in str(caught.value)
+    assert "tiny-s3cret" not in repr(config)
+    assert STRONG_KEY not in repr(config)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+        "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg=",
+    ],
+)
+def test_keys_given_as_hex_or_base64(text):
+    assert len(parse_key(text)) == 32
+
+
+def test_production_start_with_default_secrets_fails_with_the_message(tmp_path):
+    """The real start-up path (wsgi.py) refuses, naming every problem, with no traceback noise."""
+    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode != 0
+    for name in ("DATABASE_URL is required", "JWT_SECRET is required", "ENCRYPTION_KEY is required"):
+        assert name in result.stderr
