@@ -6,13 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := audiotricks:create_app
 
-.PHONY: help install run dev migrate test clean
+.PHONY: help install run dev migrate test bench clean
 
 help:
 	@echo "make run      install, migrate and serve the API with gunicorn on $(HOST):$(PORT)"
 	@echo "make dev      the same with Flask's debug server (auto-reload, console logs)"
 	@echo "make migrate  apply database migrations (DATABASE_URL, or the SQLite default)"
 	@echo "make test     install and run the whole test suite"
+	@echo "make bench    benchmark under gunicorn on PostgreSQL (see bench/README.md)"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -36,6 +37,9 @@ dev: migrate
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,27 @@
+-- POST /api/v1/auth/login for a different seeded user on every request.
+-- Arguments after `--`: usernames_file password
+local users = {}
+local password
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then users[#users + 1] = line end
+  end
+  password = args[2]
+  index = math.random(#users)
+end
+
+function request()
+  index = index % #users + 1
+  local body = string.format('{"username": "%s", "password": "%s"}', users[index], password)
+  return wrk.format("POST", "/api/v1/auth/login", {["Content-Type"] = "application/json"}, body)
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"non_2xx": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
