@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from audiotricks.errors import NotFound, StoredKeyUndecryptable
 from audiotricks.extensions import db
@@ -60,9 +61,13 @@ def user_settings(user: User) -> UserSettings:
     """The user's settings row; created with the defaults if it is somehow missing."""
     settings = db.session.get(UserSettings, user.id)
     if settings is None:
-        settings = UserSettings(user_id=user.id)
-        db.session.add(settings)
-        db.session.commit()
+        db.session.add(UserSettings(user_id=user.id))
+        try:
+            db.session.commit()
+        except IntegrityError:  # a concurrent request created it first
+            db.session.rollback()
+        settings = db.session.get(UserSettings, user.id)
+        assert settings is not None
     return settings
 
 

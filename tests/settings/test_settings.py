@@ -7,8 +7,11 @@ import re
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
+from audiotricks.extensions import db
 from audiotricks.schemas.languages import ISO_639_1_CODES
 from tests.conftest import AuthActions
 
@@ -338,3 +341,15 @@ def test_me_reflects_a_settings_update(client: FlaskClient, headers: dict[str, s
     response = client.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 200
     assert response.get_json()["data"]["user"]["settings"] == body
+
+
+def test_missing_settings_row_is_recreated_with_defaults(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    with app.app_context():
+        db.session.execute(text("DELETE FROM user_settings"))
+        db.session.commit()
+    response = client.get(URL, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["data"]["settings"]["summaryQuality"] == "balanced"
+    assert put(client, headers, {"summaryQuality": "concise"}).status_code == 200
