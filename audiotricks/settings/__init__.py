@@ -1,6 +1,7 @@
 """Preferences and the API-key vault: ``/api/v1/settings``."""
 
 from flask import Blueprint
+from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from audiotricks.models.settings import PROVIDERS
@@ -17,7 +18,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 @bp.record_once
-def _register_converter(state):  # type: ignore[no-untyped-def]
+def _register_converter(state: BlueprintSetupState) -> None:
     # Recorded before the routes below, so the converter exists when their rules are added.
     state.app.url_map.converters.setdefault("provider", ProviderConverter)
 
