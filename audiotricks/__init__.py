@@ -73,10 +73,11 @@ def init_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from flask import Blueprint
 
-    from audiotricks import auth, health, openapi
+    from audiotricks import auth, health, openapi, settings
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     api.register_blueprint(auth.bp)
+    api.register_blueprint(settings.bp)
     api.register_blueprint(openapi.bp)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)

@@ -82,6 +82,16 @@ class Conflict(ApiError):
     message = "Conflict"
 
 
+class StoredKeyUndecryptable(Conflict):
+    """A stored API key no longer decrypts (tampered, moved, or its encryption key is gone).
+
+    409: the stored state conflicts with the request, and the client resolves it by storing the
+    key again. The cause goes to the server log only.
+    """
+
+    message = "Stored API key cannot be decrypted; store it again"
+
+
 class UnsupportedMediaType(ApiError):
     status = 415
     message = "Request body must be JSON (Content-Type: application/json)"

@@ -95,11 +95,14 @@ def json_body(schema_class: type[Schema]) -> Callable[[Callable[..., Any]], Call
 
 
 def responds(
-    status: int, schema: type[Schema], *errors: int | tuple[int, type[Schema]]
+    status: int,
+    schema: type[Schema],
+    *errors: int | tuple[int, type[Schema]] | tuple[int, type[Schema], str],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document the view's success response and the other statuses it can give (OpenAPI only).
 
-    An error is a status (answered with the error body) or ``(status, schema)`` for another body.
+    An error is a status (answered with the error body), ``(status, schema)`` for another body, or
+    ``(status, schema, description)`` to say what that status means on this route.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -49,9 +49,12 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         statuses.update({401: ErrorSchema, 403: ErrorSchema})
     if rule.arguments:
         statuses[404] = ErrorSchema
+    descriptions: dict[int, str] = {}
     for item in declared:
-        code, body = item if isinstance(item, tuple) else (item, ErrorSchema)
+        code, body, *text = item if isinstance(item, tuple) else (item, ErrorSchema)
         statuses[code] = body
+        if text:
+            descriptions[code] = text[0]
 
     doc = (view.__doc__ or "").strip()
     operation: dict[str, Any] = {
@@ -60,9 +63,12 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         "tags": [rule.endpoint.split(".")[-2] if "." in rule.endpoint else "service"],
         "responses": {
             str(status): _response("Success", schema),
-            **{str(code): _response(STATUS_TEXT.get(code, "Error"), body) for code, body in sorted(statuses.items())},
+            **{str(code): _response(descriptions.get(code) or STATUS_TEXT.get(code, "Error"), body) for code, body in sorted(statuses.items())},
         },
     }
+    details = doc.partition("\n")[2].strip()
+    if details:
+        operation["description"] = " ".join(details.split())
     if getattr(view, "request_schema", None):
         operation["requestBody"] = {
             "required": True,
@@ -77,7 +83,8 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             "required": True,
             "schema": {"type": "string", "format": "uuid"}
             if match["converter"] == "uuid"
-            else {"type": "string"},
+            # A converter may describe its values itself (the settings provider lists its names).
+            else dict(getattr(rule.map.converters.get(match["converter"] or ""), "openapi_schema", None) or {"type": "string"}),
         }
         for match in _PATH_ARGUMENT.finditer(rule.rule)
     ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from audiotricks.commands.keys import keys as keys_group
+
 # Click groups added to the ``flask`` command; features append theirs here.
-COMMAND_GROUPS: tuple[click.Group, ...] = ()
+COMMAND_GROUPS: tuple[click.Group, ...] = (keys_group,)
 
 
 def register_commands(app: Flask) -> None:

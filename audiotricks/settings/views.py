@@ -1,0 +1,105 @@
+"""Settings endpoints: thin views over :mod:`audiotricks.settings.service`.
+
+Unknown providers never reach a view: the ``provider`` converter only matches ``openai`` and
+``elevenlabs``, so any other name is a 404 on every method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g
+
+from audiotricks.auth.decorators import require_session
+from audiotricks.errors import StoredKeyUndecryptable, ValidationFailed
+from audiotricks.http import envelope, json_body, responds
+from audiotricks.schemas.base import ErrorSchema
+from audiotricks.schemas.settings import (
+    ApiKeyDataSchema,
+    ApiKeyEnvelope,
+    ApiKeysDataSchema,
+    ApiKeysEnvelope,
+    ApiKeyStatusDataSchema,
+    ApiKeyStatusEnvelope,
+    SettingsDataSchema,
+    SettingsEnvelope,
+    StoreApiKeySchema,
+    UpdateSettingsSchema,
+    provider_key_problem,
+)
+from audiotricks.settings import bp, service
+
+settings_data = SettingsDataSchema()
+api_keys_data = ApiKeysDataSchema()
+api_key_status_data = ApiKeyStatusDataSchema()
+api_key_data = ApiKeyDataSchema()
+
+# Documented on the route that decrypts; the body is the usual error shape.
+UNDECRYPTABLE = (409, ErrorSchema, StoredKeyUndecryptable.message)
+
+
+@bp.get("")
+@responds(200, SettingsEnvelope)
+@require_session
+def get_settings() -> tuple[Response, int]:
+    """The caller's preferences and the status of their API keys."""
+    settings = service.user_settings(g.user)
+    return envelope("Settings", settings_data.dump({"settings": service.describe(settings)}))
+
+
+@bp.put("")
+@responds(200, SettingsEnvelope)
+@require_session
+@json_body(UpdateSettingsSchema)
+def update_settings(body: dict[str, Any]) -> tuple[Response, int]:
+    """Change any non-empty subset of the preferences; the others keep their value."""
+    settings = service.update_settings(g.user, body)
+    return envelope(
+        "Settings updated", settings_data.dump({"settings": service.describe(settings)})
+    )
+
+
+@bp.get("/api-keys")
+@responds(200, ApiKeysEnvelope)
+@require_session
+def list_api_keys() -> tuple[Response, int]:
+    """Which API keys are stored (configured, last four characters, update time), never the keys."""
+    statuses = service.key_statuses(service.user_settings(g.user))
+    return envelope("API key status", api_keys_data.dump({"api_keys": statuses}))
+
+
+@bp.put("/api-keys/<provider:provider>")
+@responds(200, ApiKeyStatusEnvelope)
+@require_session
+@json_body(StoreApiKeySchema)
+def store_api_key(provider: str, body: dict[str, Any]) -> tuple[Response, int]:
+    """Store (or replace) the API key for openai or elevenlabs, encrypted at rest."""
+    problem = provider_key_problem(provider, body["api_key"])
+    if problem:
+        raise ValidationFailed(errors=[{"field": "apiKey", "message": problem}])
+    status = service.store_api_key(g.user, provider, body["api_key"])
+    result = {"provider": provider, "status": status}
+    return envelope("API key stored", api_key_status_data.dump(result))
+
+
+@bp.get("/api-keys/<provider:provider>")
+@responds(200, ApiKeyEnvelope, UNDECRYPTABLE)
+@require_session
+def read_api_key(provider: str) -> tuple[Response, int]:
+    """The stored API key in plaintext, for the frontend to call the provider.
+
+    404 when no key is stored for the provider. 409 when the stored key cannot be decrypted
+    (tampered with, or its encryption key was removed from the configuration): store it again.
+    """
+    stored = service.read_api_key(g.user, provider)
+    return envelope("API key", api_key_data.dump(stored))
+
+
+@bp.delete("/api-keys/<provider:provider>")
+@responds(200, ApiKeyStatusEnvelope)
+@require_session
+def remove_api_key(provider: str) -> tuple[Response, int]:
+    """Remove the stored API key; succeeds whether or not one was stored."""
+    status = service.remove_api_key(g.user, provider)
+    result = {"provider": provider, "status": status}
+    return envelope("API key removed", api_key_status_data.dump(result))
