@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from werkzeug.exceptions import HTTPException
 
@@ -118,8 +118,9 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         on_breach=_log_breach,
         enabled=config.ratelimit_enabled,
     )
-    # Registered before the Limiter's own hook, so it runs after it (Flask runs them in reverse).
+    # Registered before the Limiter's own hook, so they run after it (Flask runs them in reverse).
     app.after_request(_retry_after_only_when_limited)
+    app.after_request(_tightest_limit_in_headers)
     rules = _route_limits(config)
     for endpoint, view in list(app.view_functions.items()):
         for rule in reversed(getattr(view, "rate_limits", ())):
@@ -134,4 +135,25 @@ def _retry_after_only_when_limited(response: Response) -> Response:
     # Flask-Limiter sends Retry-After with every limited response; it only means something on a 429.
     if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
+    return response
+
+
+def _tightest_limit_in_headers(response: Response) -> Response:
+    # Flask-Limiter reports the limit with the shortest window; on login, where three limits
+    # apply, the client is better served by the one closest to running out.
+    limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None or response.status_code == 429 or "X-RateLimit-Limit" not in response.headers:
+        return response
+    limits = limiter.current_limits
+    if len(limits) < 2:
+        return response
+    try:
+        stats = [(limit.remaining, limit.reset_at, limit.limit.amount) for limit in limits]
+    except Exception:  # storage down: keep what Flask-Limiter wrote
+        log.debug("rate limit stats unavailable", exc_info=True)
+        return response
+    remaining, reset_at, amount = min(stats, key=lambda item: (item[0], -item[1]))
+    response.headers["X-RateLimit-Limit"] = str(amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
     return response
