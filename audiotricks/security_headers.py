@@ -7,6 +7,8 @@ belong to the reverse proxy and to an app that has cookies. The whole policy fit
 
 from __future__ import annotations
 
+import sys
+
 from flask import Flask, Response, request
 
 from audiotricks.config import Config
@@ -61,8 +63,26 @@ def init_security_headers(app: Flask, config: Config) -> None:
             # localhost to HTTPS in the developer's browser.
             headers["Strict-Transport-Security"] = hsts
         headers.pop("X-Powered-By", None)
-        if request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
-            # The development server names itself and its version unless the app sets Server;
-            # gunicorn's own header is neutralised in wsgi.py.
-            headers["Server"] = SERVER_NAME
         return response
+
+    neutralise_server_header()
+
+
+def _server_name(_handler: object) -> str:
+    return SERVER_NAME
+
+
+def neutralise_server_header() -> None:
+    """Make gunicorn and Werkzeug's development server send ``Server: audiotricks``.
+
+    Both write the header themselves, after the app, from a module or class attribute (neither has
+    a setting for it), so the attribute is replaced; an app-set Server would only be a duplicate.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    # Werkzeug sends "Werkzeug/<version> Python/<version>" otherwise.
+    WSGIRequestHandler.version_string = _server_name  # type: ignore[method-assign,assignment]
+    if "gunicorn" in sys.modules:
+        from gunicorn.http import wsgi as gunicorn_wsgi
+
+        gunicorn_wsgi.SERVER = SERVER_NAME  # read for every response's Server header
