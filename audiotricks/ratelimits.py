@@ -74,7 +74,7 @@ def _failed_login(response: Response) -> bool:
     return response.status_code == 401
 
 
-def _not_api(_: Any = None) -> bool:
+def _not_api() -> bool:
     # Preflights do no work and must not eat the client's budget; /health is for load balancers.
     return request.method == "OPTIONS" or not request.path.startswith("/api/")
 
@@ -157,3 +157,13 @@ def _tightest_limit_in_headers(response: Response) -> Response:
     response.headers["X-RateLimit-Remaining"] = str(remaining)
     response.headers["X-RateLimit-Reset"] = str(reset_at)
     return response
+
+
+def close_rate_limit_storage(app: Flask) -> None:
+    """Close the app's connections to its rate-limit storage (for apps that end before the process)."""
+    limiter: Limiter | None = app.extensions.get(LIMITER_KEY)
+    if limiter is None or not limiter.initialized:
+        return
+    client = getattr(limiter.storage, "storage", None)  # the redis client of a Redis storage
+    if client is not None and hasattr(client, "close"):
+        client.close()

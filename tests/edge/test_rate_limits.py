@@ -15,6 +15,7 @@ from sqlalchemy import select
 from audiotricks import create_app
 from audiotricks.extensions import db
 from audiotricks.models import AuthSession
+from audiotricks.ratelimits import close_rate_limit_storage
 from tests import services
 from tests.conftest import PASSWORD, AuthActions, make_config
 
@@ -248,5 +249,21 @@ def test_redis_outage_fails_open_with_a_warning(
     assert client.get("/health").status_code == 200
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("unreachable" in r.getMessage() for r in warnings)
+    close_rate_limit_storage(app)
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("limits", [{"ratelimit_login_account": "1 per 15 minutes"}], indirect=True)
+def test_bodies_the_account_key_cannot_read_keep_their_own_errors(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    too_large = {"email": "a@example.com", "password": "x" * 70_000}
+    for _ in range(2):
+        assert client.post(LOGIN, json=too_large).status_code == 413
+        assert client.post(LOGIN, data="{not json", content_type="application/json").status_code == 400
+        assert client.post(LOGIN, data="email=a", content_type="text/plain").status_code == 415
+        assert client.post(LOGIN, json=["a"]).status_code == 400
+    # None of them looked like a storage failure.
+    assert not [r for r in caplog.records if "unreachable" in r.getMessage()]
