@@ -19,7 +19,7 @@ def create_app(config: Config | None = None) -> Flask:
     from flask import Flask
 
     from audiotricks.commands import register_commands
-    from audiotricks.config import Config
+    from audiotricks.config import Config, ConfigError
     from audiotricks.errors import register_error_handlers
     from audiotricks.logs import configure_logging
     from audiotricks.runtime import CONFIG_KEY
@@ -31,6 +31,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     configure_logging(config)
     config.validate()  # one ConfigError naming every problem
+    if config.is_production and app.debug:
+        # The debugger runs arbitrary code for whoever reaches it.
+        raise ConfigError(["FLASK_DEBUG must be off in production"])
     app.extensions[CONFIG_KEY] = config
     app.config.from_mapping(flask_settings(config))
     if config.database_url.startswith("sqlite:///" + app.instance_path):
@@ -40,6 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    init_edge(app, config)
     return app
 
 
@@ -61,13 +65,44 @@ def flask_settings(config: Config) -> dict[str, object]:
 
 
 def init_extensions(app: Flask) -> None:
-    from audiotricks.extensions import db, limiter, migrate
+    from audiotricks.extensions import db, migrate
     from audiotricks.http import init_http
 
     init_http(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
-    limiter.init_app(app)
+
+
+def init_edge(app: Flask, config: Config) -> None:
+    """Edge protection: proxy trust, CORS, security headers and rate limits (after blueprints)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from audiotricks.extensions import cors
+    from audiotricks.ratelimits import init_rate_limits
+    from audiotricks.security_headers import init_security_headers
+
+    if config.trusted_proxy_count > 0:
+        # Only then is X-Forwarded-For believed; a client's own header never moves its IP.
+        count = config.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": list(config.cors_origins)}},
+        methods=["GET", "PUT", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        supports_credentials=False,  # bearer tokens, no cookies
+        max_age=600,
+        always_send=False,  # no Access-Control-Allow-Origin unless the request names an allowed origin
+    )
+    init_security_headers(app, config)
+    init_rate_limits(app, config)
 
 
 def register_blueprints(app: Flask) -> None:

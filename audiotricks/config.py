@@ -18,6 +18,7 @@ RATELIMIT_DEFAULT        300 per minute                               every /api
 RATELIMIT_LOGIN          10 per minute                                login, per IP
 RATELIMIT_LOGIN_ACCOUNT  10 per 15 minutes                            failed logins per account
 RATELIMIT_REGISTER       5 per minute                                 register, per IP
+RATELIMIT_KEY_PREFIX     audiotricks                                  namespace of the counters in storage
 TRUSTED_PROXY_COUNT      0                                            trusted reverse proxies
 MAX_CONTENT_LENGTH       65536                                        largest request body, bytes
 BCRYPT_ROUNDS            12                                           below 10 refused in production
@@ -36,6 +37,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from limits import parse_many
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ class Config:
     ratelimit_login: str = "10 per minute"
     ratelimit_login_account: str = "10 per 15 minutes"
     ratelimit_register: str = "5 per minute"
+    # Namespaces the counters, so apps sharing one Redis (or test runs) never mix them.
+    ratelimit_key_prefix: str = "audiotricks"
     trusted_proxy_count: int = 0
     max_content_length: int = 65536
     bcrypt_rounds: int = 12
@@ -162,6 +167,7 @@ class Config:
             ratelimit_login=text("RATELIMIT_LOGIN", cls.ratelimit_login),
             ratelimit_login_account=text("RATELIMIT_LOGIN_ACCOUNT", cls.ratelimit_login_account),
             ratelimit_register=text("RATELIMIT_REGISTER", cls.ratelimit_register),
+            ratelimit_key_prefix=text("RATELIMIT_KEY_PREFIX", cls.ratelimit_key_prefix),
             trusted_proxy_count=integer("TRUSTED_PROXY_COUNT", 0),
             max_content_length=integer("MAX_CONTENT_LENGTH", 65536),
             bcrypt_rounds=integer("BCRYPT_ROUNDS", 12),
@@ -197,6 +203,7 @@ class Config:
         problems += _secret_problems(self)
         if self.jwt_expires_in < 60:
             problems.append("JWT_EXPIRES_IN must be at least 60 seconds")
+        problems += _rate_limit_problems(self)
         if self.trusted_proxy_count < 0:
             problems.append("TRUSTED_PROXY_COUNT must not be negative")
         if self.max_content_length < 1024:
@@ -236,6 +243,23 @@ def _secret_problems(config: Config) -> list[str]:
                 continue
             if len(set(raw)) < 8:
                 problems.append(f"{name} is too weak (too few distinct bytes)")
+    return problems
+
+
+def _rate_limit_problems(config: Config) -> list[str]:
+    problems = []
+    for name, value in (
+        ("RATELIMIT_DEFAULT", config.ratelimit_default),
+        ("RATELIMIT_LOGIN", config.ratelimit_login),
+        ("RATELIMIT_LOGIN_ACCOUNT", config.ratelimit_login_account),
+        ("RATELIMIT_REGISTER", config.ratelimit_register),
+    ):
+        try:
+            parse_many(value)
+        except ValueError:
+            problems.append(f"{name} must be a rate limit such as '10 per minute'")
+    if not config.ratelimit_storage_uri.startswith(("memory://", "redis://", "rediss://", "redis+")):
+        problems.append("RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL")
     return problems
 
 

@@ -2,8 +2,7 @@
 
 import sqlite3
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask_cors import CORS
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
@@ -13,8 +12,9 @@ from audiotricks.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-# Keyed on request.remote_addr, which ProxyFix rewrites only when proxies are trusted.
-limiter = Limiter(key_func=get_remote_address)
+cors = CORS()
+# The rate limiter is built per app (Flask-Limiter keeps storage state on the instance):
+# see audiotricks.ratelimits.
 
 
 @event.listens_for(Engine, "connect")

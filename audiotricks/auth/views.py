@@ -9,6 +9,7 @@ from flask import Response, g, request
 from audiotricks.auth import bp, service
 from audiotricks.auth.decorators import require_session
 from audiotricks.http import envelope, json_body, responds
+from audiotricks.ratelimits import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, REGISTER_PER_IP, rate_limited
 from audiotricks.schemas.auth import (
     CurrentUserDataSchema,
     CurrentUserEnvelope,
@@ -27,6 +28,7 @@ login_result = LoginResultSchema()
 
 
 @bp.post("/register")
+@rate_limited(REGISTER_PER_IP)
 @responds(201, UserEnvelope, 409)
 @json_body(RegisterSchema)
 def register(body: dict[str, Any]) -> tuple[Response, int]:
@@ -36,6 +38,7 @@ def register(body: dict[str, Any]) -> tuple[Response, int]:
 
 
 @bp.post("/login")
+@rate_limited(LOGIN_PER_IP, LOGIN_PER_ACCOUNT)
 @responds(200, LoginEnvelope, 401, 403)
 @json_body(LoginSchema)
 def login(body: dict[str, Any]) -> tuple[Response, int]:
