@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from audiotricks.commands.sessions import sessions_cli
+from audiotricks.commands.users import users_cli
+
 # Click groups added to the ``flask`` command; features append theirs here.
-COMMAND_GROUPS: tuple[click.Group, ...] = ()
+COMMAND_GROUPS: tuple[click.Group, ...] = (
+    sessions_cli,
+    users_cli,
+)
 
 
 def register_commands(app: Flask) -> None:
