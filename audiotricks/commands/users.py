@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
@@ -41,7 +43,7 @@ def create(email: str, username: str, password_stdin: bool) -> None:
     The register endpoint's rules apply to all three values.
     """
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
