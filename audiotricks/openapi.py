@@ -63,6 +63,9 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             **{str(code): _response(STATUS_TEXT.get(code, "Error"), body) for code, body in sorted(statuses.items())},
         },
     }
+    details = doc.partition("\n")[2].strip()
+    if details:  # the docstring after its first line: decisions a client needs to know
+        operation["description"] = " ".join(details.split())
     if getattr(view, "request_schema", None):
         operation["requestBody"] = {
             "required": True,

@@ -189,7 +189,7 @@ def live_sessions(user: User) -> list[AuthSession]:
 
 
 def revoke_user_session(user: User, session_id: uuid.UUID) -> None:
-    """Revoke one of ``user``'s live sessions; NotFound for another user's, a dead or unknown one."""
+    """Revoke one of ``user``'s live sessions; NotFound for another's, a dead or unknown one."""
     now = utcnow()
     # One guarded UPDATE: ownership and liveness are checked by the same statement that revokes.
     result = db.session.execute(
@@ -244,7 +244,7 @@ def revoke_other_sessions(user: User, current: AuthSession) -> int:
 
 
 def _require_password(user: User, password: str, field: str) -> None:
-    """ValidationFailed on ``field`` unless ``password`` is the user's; no connection held meanwhile."""
+    """ValidationFailed on ``field`` unless ``password`` is the user's."""
     password_hash = user.password_hash
     # End the read transaction first: no pooled connection is held while bcrypt runs.
     db.session.commit()
@@ -305,7 +305,7 @@ def find_user_by_login(identifier: str) -> User | None:
 
 
 def set_user_active(user: User, active: bool) -> int:
-    """Activate or deactivate ``user``; deactivation also revokes every session. Sessions revoked."""
+    """(De)activate ``user``; deactivating revokes every session. How many were revoked."""
     user_id = user.id
     now = utcnow()
     db.session.execute(

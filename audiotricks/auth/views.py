@@ -135,6 +135,9 @@ def change_password(body: dict[str, Any]) -> tuple[Response, int]:
 @require_session
 @json_body(DeleteAccountSchema)
 def delete_account(body: dict[str, Any]) -> tuple[Response, int]:
-    """Delete the caller's account with its sessions and settings (the password confirms it)."""
+    """Delete the caller's account with its sessions and settings (the password confirms it).
+
+    A wrong ``password`` is a 400 on that field. The email and username become free again.
+    """
     service.delete_account(g.user, body["password"])
     return envelope("Account deleted", {})

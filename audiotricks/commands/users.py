@@ -38,7 +38,8 @@ def create(email: str, username: str, password_stdin: bool) -> None:
     it would end up in the shell history and the process list. Scripts pipe it in:
 
     \b
-        printf '%s\\n' "$PASSWORD" | flask users create --email a@example.com --username alice --password-stdin
+        printf '%s\\n' "$PASSWORD" |
+          flask users create --email a@example.com --username alice --password-stdin
 
     The register endpoint's rules apply to all three values.
     """

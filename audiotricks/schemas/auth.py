@@ -151,7 +151,7 @@ class AuthSessionSchema(BaseSchema):
     )
     user_agent = fields.String(required=True, allow_none=True)
     ip_address = fields.String(required=True, allow_none=True)
-    current = fields.Method("_is_current", metadata={"type": "boolean"})
+    current = fields.Method("_is_current", required=True, metadata={"type": "boolean"})
 
     def __init__(self, *args: Any, current_session_id: uuid.UUID | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)

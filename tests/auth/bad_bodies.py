@@ -6,12 +6,12 @@ from typing import Any
 
 
 def bad_bodies(valid: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
-    """Malformed variants of ``valid``: wrong media type, broken JSON, missing/unknown/null/typed."""
+    """Broken variants of ``valid``: media type, JSON syntax, missing/unknown/null/mistyped."""
     cases: list[tuple[str, dict[str, Any], int]] = [
         ("no body", {}, 415),
         ("form encoded", {"data": valid}, 415),
         ("text/plain", {"data": "{}", "content_type": "text/plain"}, 415),
-        ("latin-1 charset", {"data": "{}", "content_type": "application/json; charset=latin-1"}, 415),
+        ("latin-1", {"data": "{}", "content_type": "application/json; charset=latin-1"}, 415),
         ("malformed json", {"data": "{not json", "content_type": "application/json"}, 400),
         ("truncated json", {"data": '{"a": ', "content_type": "application/json"}, 400),
         ("array body", {"json": [valid]}, 400),

@@ -217,3 +217,34 @@ def test_dead_session_is_not_touched(app, client, auth, column):
     assert me_status(client, auth, token) == 401
 
     assert session_column(app, sid, "last_used_at") == stale
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "request_schema", "response_schema"),
+    [
+        ("/api/v1/auth/sessions", "get", None, "SessionListEnvelope"),
+        ("/api/v1/auth/sessions", "delete", None, "RevokedCountEnvelope"),
+        ("/api/v1/auth/sessions/{session_id}", "delete", None, "RevokedSessionEnvelope"),
+        ("/api/v1/auth/password", "put", "ChangePassword", "EmptyEnvelope"),
+        ("/api/v1/auth/me", "delete", "DeleteAccount", "EmptyEnvelope"),
+    ],
+)
+def test_openapi_documents_the_endpoints(client, path, method, request_schema, response_schema):
+    document = client.get("/api/v1/openapi.json").get_json()
+
+    operation = document["paths"][path][method]
+    assert operation["security"] == [{"bearerAuth": []}]
+    success = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert success == {"$ref": f"#/components/schemas/{response_schema}"}
+    assert "401" in operation["responses"]
+    if request_schema:
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{request_schema}"}
+        assert {"400", "415"} <= set(operation["responses"])
+    if "{session_id}" in path:
+        assert "404" in operation["responses"]
+        assert "not a UUID" in operation["description"]
+    session_fields = document["components"]["schemas"]["AuthSession"]
+    assert set(session_fields["required"]) == {
+        "id", "createdAt", "expiresAt", "lastUsedAt", "userAgent", "ipAddress", "current"
+    }

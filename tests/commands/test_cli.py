@@ -21,6 +21,7 @@ LOGIN = "/api/v1/auth/login"
 def add_dead_sessions(app, uid, expired, revoked):
     """Insert session rows directly: ``expired`` past their expiry, ``revoked`` revoked."""
     now = utcnow()
+    day = timedelta(days=1)
     with app.app_context():
         for index in range(expired + revoked):
             db.session.add(
@@ -28,7 +29,7 @@ def add_dead_sessions(app, uid, expired, revoked):
                     user_id=uid,
                     token_hash=f"{index:064x}",
                     created_at=now - timedelta(days=8),
-                    expires_at=now - timedelta(days=1) if index < expired else now + timedelta(days=1),
+                    expires_at=now - day if index < expired else now + day,
                     last_used_at=now - timedelta(days=2),
                     revoked_at=None if index < expired else now - timedelta(hours=1),
                 )
@@ -82,7 +83,8 @@ def test_prune_quiet_prints_nothing_and_is_idempotent(app, auth, runner):
     second = runner.invoke(args=["sessions", "prune"])
 
     assert (first.exit_code, first.output) == (0, "")
-    assert (second.exit_code, second.output) == (0, "Deleted 0 sessions (0 expired, 0 revoked) in 0 batch(es).\n")
+    assert second.exit_code == 0
+    assert second.output == "Deleted 0 sessions (0 expired, 0 revoked) in 0 batch(es).\n"
     assert session_count(app) == 1
 
 
