@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.auth.bad_bodies import assert_refused, bad_bodies
@@ -10,6 +12,10 @@ from tests.conftest import PASSWORD
 URL = "/api/v1/auth/password"
 ME = "/api/v1/auth/me"
 NEW_PASSWORD = "Fresh-Battery-77"
+
+
+def parse_time(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def login_status(client, password, identifier="alice@example.com"):
@@ -36,7 +42,7 @@ def test_change_password_keeps_only_the_current_session(client, auth):
     assert login_status(client, PASSWORD) == 401
     assert login_status(client, NEW_PASSWORD) == 200
     after = client.get(ME, headers=auth.headers(current)).get_json()["data"]["user"]
-    assert after["updatedAt"] > before["updatedAt"]
+    assert parse_time(after["updatedAt"]) > parse_time(before["updatedAt"])
 
 
 def test_wrong_current_password_is_400_and_changes_nothing(client, auth):
