@@ -12,6 +12,7 @@ from sqlalchemy import event
 from audiotricks.auth.service import SESSION_TOUCH_INTERVAL
 from audiotricks.extensions import db
 from audiotricks.models import utcnow
+from tests.conftest import PASSWORD
 from tests.helpers import session_column, session_id, set_session
 
 SESSIONS = "/api/v1/auth/sessions"
@@ -248,3 +249,29 @@ def test_openapi_documents_the_endpoints(client, path, method, request_schema, r
     assert set(session_fields["required"]) == {
         "id", "createdAt", "expiresAt", "lastUsedAt", "userAgent", "ipAddress", "current"
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", SESSIONS, None),
+        ("delete", SESSIONS, None),
+        ("post", "/api/v1/auth/logout", None),
+        (
+            "put",
+            "/api/v1/auth/password",
+            {"currentPassword": PASSWORD, "newPassword": "New-Pass-2468"},
+        ),
+        ("delete", ME, {"password": PASSWORD}),
+    ],
+)
+def test_endpoints_work_on_the_request_that_touches_the_session(
+    app, client, auth, method, path, body
+):
+    token = auth.signup()
+    auth.login()
+    set_session(app, session_id(token), last_used_at=utcnow() - timedelta(hours=1))
+
+    response = getattr(client, method)(path, json=body, headers=auth.headers(token))
+
+    assert response.status_code == 200, response.get_json()
