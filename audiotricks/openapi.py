@@ -67,7 +67,7 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         },
     }
     details = doc.partition("\n")[2].strip()
-    if details:
+    if details:  # the docstring after its first line: decisions a client needs to know
         operation["description"] = " ".join(details.split())
     if getattr(view, "request_schema", None):
         operation["requestBody"] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, g, request
@@ -11,13 +12,21 @@ from audiotricks.auth.decorators import require_session
 from audiotricks.http import envelope, json_body, responds
 from audiotricks.ratelimits import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, REGISTER_PER_IP, rate_limited
 from audiotricks.schemas.auth import (
+    AuthSessionSchema,
+    ChangePasswordSchema,
     CurrentUserDataSchema,
     CurrentUserEnvelope,
+    DeleteAccountSchema,
     EmptyEnvelope,
     LoginEnvelope,
     LoginResultSchema,
     LoginSchema,
     RegisterSchema,
+    RevokedCountEnvelope,
+    RevokedCountSchema,
+    RevokedSessionEnvelope,
+    RevokedSessionSchema,
+    SessionListEnvelope,
     UserDataSchema,
     UserEnvelope,
 )
@@ -25,6 +34,8 @@ from audiotricks.schemas.auth import (
 user_data = UserDataSchema()
 current_user_data = CurrentUserDataSchema()
 login_result = LoginResultSchema()
+revoked_session = RevokedSessionSchema()
+revoked_count = RevokedCountSchema()
 
 
 @bp.post("/register")
@@ -70,3 +81,66 @@ def logout() -> tuple[Response, int]:
 def me() -> tuple[Response, int]:
     """The current user with their preferences."""
     return envelope("Current user", current_user_data.dump({"user": g.user}))
+
+
+@bp.get("/sessions")
+@responds(200, SessionListEnvelope)
+@require_session
+def list_sessions() -> tuple[Response, int]:
+    """The caller's live sessions, newest first; ``current`` marks this one."""
+    sessions = service.live_sessions(g.user)
+    schema = AuthSessionSchema(many=True, current_session_id=g.auth_session.id)
+    return envelope("Active sessions", {"sessions": schema.dump(sessions)})
+
+
+@bp.delete("/sessions/<uuid:session_id>")
+@responds(200, RevokedSessionEnvelope, 404)
+@require_session
+def revoke_session(session_id: uuid.UUID) -> tuple[Response, int]:
+    """Revoke one of the caller's live sessions (the current one too: that is a logout).
+
+    Another user's session, an unknown, revoked or expired one is a 404; so is an id that is not a
+    UUID (the route does not match it).
+    """
+    current = session_id == g.auth_session.id
+    service.revoke_user_session(g.user, session_id)
+    data = revoked_session.dump({"session_id": session_id, "current": current})
+    return envelope("Session revoked", data)
+
+
+@bp.delete("/sessions")
+@responds(200, RevokedCountEnvelope)
+@require_session
+def revoke_other_sessions() -> tuple[Response, int]:
+    """Revoke every session of the caller except the current one."""
+    revoked = service.revoke_other_sessions(g.user, g.auth_session)
+    return envelope("Other sessions revoked", revoked_count.dump({"revoked": revoked}))
+
+
+@bp.put("/password")
+@responds(200, EmptyEnvelope)
+@require_session
+@json_body(ChangePasswordSchema)
+def change_password(body: dict[str, Any]) -> tuple[Response, int]:
+    """Change the caller's password and revoke their other sessions.
+
+    A wrong ``currentPassword`` is a 400 on that field; a ``newPassword`` equal to the current one
+    is a 400 on ``newPassword``. The current session keeps working.
+    """
+    service.change_password(
+        g.user, g.auth_session, body["current_password"], body["new_password"]
+    )
+    return envelope("Password changed", {})
+
+
+@bp.delete("/me")
+@responds(200, EmptyEnvelope)
+@require_session
+@json_body(DeleteAccountSchema)
+def delete_account(body: dict[str, Any]) -> tuple[Response, int]:
+    """Delete the caller's account with its sessions and settings (the password confirms it).
+
+    A wrong ``password`` is a 400 on that field. The email and username become free again.
+    """
+    service.delete_account(g.user, body["password"])
+    return envelope("Account deleted", {})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from audiotricks.commands.keys import keys as keys_group
+from audiotricks.commands.keys import keys as keys_cli
+from audiotricks.commands.sessions import sessions_cli
+from audiotricks.commands.users import users_cli
 
 # Click groups added to the ``flask`` command; features append theirs here.
-COMMAND_GROUPS: tuple[click.Group, ...] = (keys_group,)
+COMMAND_GROUPS: tuple[click.Group, ...] = (keys_cli, sessions_cli, users_cli)
 
 
 def register_commands(app: Flask) -> None:

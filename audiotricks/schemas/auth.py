@@ -1,8 +1,9 @@
-"""Account and session schemas: what register and login accept, and how a user is shown."""
+"""Account and session schemas: what the auth endpoints accept, and how users and sessions are shown."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -81,6 +82,32 @@ class LoginSchema(BaseSchema):
             raise ValidationError("Give exactly one of email or username.", "email")
 
 
+class ChangePasswordSchema(BaseSchema):
+    current_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=[validate.Length(min=1, error="Must not be empty."), _check_password_size],
+    )
+    new_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=_check_password_policy,
+        metadata={
+            "minLength": 8,
+            "description": "The register rules; must differ from the current password",
+        },
+    )
+
+
+class DeleteAccountSchema(BaseSchema):
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=[validate.Length(min=1, error="Must not be empty."), _check_password_size],
+        metadata={"description": "The current password, to confirm the deletion"},
+    )
+
+
 class UserSettingsSummarySchema(BaseSchema):
     preferred_language = fields.String(required=True)
     summary_quality = fields.String(required=True)
@@ -116,7 +143,48 @@ class LoginResultSchema(BaseSchema):
     user = fields.Nested(UserSchema, required=True)
 
 
+class AuthSessionSchema(BaseSchema):
+    """One live login session; ``current`` marks the session making the request."""
+
+    id = fields.UUID(required=True)
+    created_at = Timestamp(required=True)
+    expires_at = Timestamp(required=True)
+    last_used_at = Timestamp(
+        required=True, metadata={"description": "Refreshed at most once a minute"}
+    )
+    user_agent = fields.String(required=True, allow_none=True)
+    ip_address = fields.String(required=True, allow_none=True)
+    current = fields.Method("_is_current", required=True, metadata={"type": "boolean"})
+
+    def __init__(self, *args: Any, current_session_id: uuid.UUID | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.current_session_id = current_session_id
+
+    def _is_current(self, auth_session: Any) -> bool:
+        return bool(auth_session.id == self.current_session_id)
+
+
+class SessionListSchema(BaseSchema):
+    sessions = fields.List(fields.Nested(AuthSessionSchema), required=True)
+
+
+class RevokedSessionSchema(BaseSchema):
+    session_id = fields.UUID(required=True)
+    current = fields.Boolean(
+        required=True, metadata={"description": "True when the caller ended its own session"}
+    )
+
+
+class RevokedCountSchema(BaseSchema):
+    revoked = fields.Integer(
+        required=True, metadata={"description": "How many other sessions were revoked"}
+    )
+
+
 UserEnvelope = envelope_schema(UserDataSchema, "UserEnvelope")
 CurrentUserEnvelope = envelope_schema(CurrentUserDataSchema, "CurrentUserEnvelope")
 LoginEnvelope = envelope_schema(LoginResultSchema, "LoginEnvelope")
 EmptyEnvelope = envelope_schema(None, "EmptyEnvelope")
+SessionListEnvelope = envelope_schema(SessionListSchema, "SessionListEnvelope")
+RevokedSessionEnvelope = envelope_schema(RevokedSessionSchema, "RevokedSessionEnvelope")
+RevokedCountEnvelope = envelope_schema(RevokedCountSchema, "RevokedCountEnvelope")

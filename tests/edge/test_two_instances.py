@@ -155,7 +155,6 @@ def test_a_token_from_a_works_on_b_and_logout_on_b_holds_on_a(
     assert reply.body == {"error": "Invalid or expired session"}
 
 
-@pytest.mark.xfail(reason="needs PUT /auth/password", strict=False)
 def test_a_password_change_on_a_ends_the_other_sessions_on_b(
     instances: tuple[Instance, Instance],
 ) -> None:
