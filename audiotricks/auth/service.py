@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from audiotricks.security.passwords import constant_time_equals, hash_password, 
 from audiotricks.security.tokens import InvalidToken, decode_token, issue_token, token_hash
 
 USER_AGENT_MAX = 512
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,16 @@ def authenticate(user: User | None, password: str) -> User:
     db.session.commit()
     rounds = current_config().bcrypt_rounds
     if not verify_or_dummy(password, user.password_hash if user else None, rounds):
+        # Security event: the user id when the account exists, never the identifier typed.
+        user_id = str(user.id) if user else None
+        log.info("login failed", extra={"event": "login_failed", "user_id": user_id})
         raise InvalidCredentials()
     assert user is not None
     if not user.is_active:
+        log.info(
+            "login refused: account deactivated",
+            extra={"event": "login_failed", "user_id": str(user.id)},
+        )
         raise AccountDeactivated()
     return user
 
