@@ -63,63 +63,109 @@ def escape_control(text: str) -> str:
     return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}"), text)
 
 
+REQUEST_SECRET_MIN = 6  # shorter values would redact ordinary words
+
+
+def _sensitive_values(value: Any, found: list[str], depth: int = 0) -> None:
+    """Collect the strings held under sensitive keys anywhere in a JSON value."""
+    if depth > 8:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if is_sensitive_key(str(key)) and isinstance(item, str):
+                found.append(item)
+            else:
+                _sensitive_values(item, found, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _sensitive_values(item, found, depth + 1)
+
+
+def request_secrets() -> list[str]:
+    """What the current request sent as secrets: its Authorization value and the passwords and
+    keys of its JSON body. Whatever quotes them later (an exception message, say) is scrubbed."""
+    if not has_request_context():
+        return []
+    cached = g.get("_log_secrets")
+    if cached is not None:
+        return list(cached)
+    found: list[str] = []
+    try:
+        authorization = request.headers.get("Authorization", "")
+        found += [authorization, authorization.partition(" ")[2].strip()]
+        if request.mimetype == "application/json":
+            # cache=True: the view still reads the same body; silent: a bad body is not our problem.
+            _sensitive_values(request.get_json(silent=True, cache=True), found)
+    except Exception:  # a body too large, a closed stream: log the record all the same
+        pass
+    secrets = [s for s in found if len(s) >= REQUEST_SECRET_MIN]
+    g._log_secrets = secrets
+    return secrets
+
+
 class RedactingFilter(logging.Filter):
     """Scrub secrets from a record's message, arguments, extra fields and traceback, in place.
 
     Installed on the handler, so every record it writes passes here, whatever logger made it.
+    Scrubbed: the configured secrets given here, the secrets the current request sent, values
+    under sensitive field names, and anything shaped like a token or key.
     """
 
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
-        # Longest first, so a secret containing another is replaced whole; short values would
-        # redact ordinary words, and no configured secret is that short.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        # Short values would redact ordinary words, and no configured secret is that short.
+        self.secrets = {s for s in secrets if s and len(s) >= 8}
 
-    def redact_text(self, text: str) -> str:
-        for secret in self.secrets:
+    def redact_text(self, text: str, secrets: Iterable[str] = ()) -> str:
+        # Longest first, so a secret containing another is replaced whole.
+        for secret in sorted(self.secrets.union(secrets), key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, REDACTED)
         for pattern, replacement in _VALUE_PATTERNS:
             text = pattern.sub(replacement, text)
         return text
 
-    def redact_value(self, value: Any, depth: int = 0) -> Any:
+    def redact_value(self, value: Any, secrets: Iterable[str] = (), depth: int = 0) -> Any:
         if isinstance(value, str):
-            return self.redact_text(value)
+            return self.redact_text(value, secrets)
         if value is None or isinstance(value, bool | int | float):
             return value
         if depth > 8:
             return "[TRUNCATED]"
         if isinstance(value, dict):
             return {
-                key: REDACTED if is_sensitive_key(str(key)) else self.redact_value(item, depth + 1)
+                key: REDACTED
+                if is_sensitive_key(str(key))
+                else self.redact_value(item, secrets, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
-            return [self.redact_value(item, depth + 1) for item in value]
+            return [self.redact_value(item, secrets, depth + 1) for item in value]
         # Any other object is logged by its text, which is scrubbed like any string.
-        return self.redact_text(str(value))
+        return self.redact_text(str(value), secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        secrets = request_secrets()
         try:
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record, nor leak its args
             message = str(record.msg)
-        record.msg = self.redact_text(message)
+        record.msg = self.redact_text(message, secrets)
         record.args = None
         if isinstance(getattr(record, "request_id", None), str):
-            record.request_id = self.redact_text(record.request_id)
+            record.request_id = self.redact_text(record.request_id, secrets)
         for key, value in list(vars(record).items()):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue
-            setattr(record, key, REDACTED if is_sensitive_key(key) else self.redact_value(value))
+            redacted = REDACTED if is_sensitive_key(key) else self.redact_value(value, secrets)
+            setattr(record, key, redacted)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.redact_text(record.exc_text)
+            record.exc_text = self.redact_text(record.exc_text, secrets)
         record.exc_info = None  # the scrubbed text above is what gets written
         if record.stack_info:
-            record.stack_info = self.redact_text(record.stack_info)
+            record.stack_info = self.redact_text(record.stack_info, secrets)
         return True
 
 
