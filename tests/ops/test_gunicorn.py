@@ -1,0 +1,59 @@
+"""gunicorn: a SIGTERM lets the request in flight finish, then the master exits cleanly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ops.gunicorn import gunicorn, production_env
+from tests.ops.http import call
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, sqlite_template: str) -> None:
+    database = tmp_path / "app.db"
+    shutil.copyfile(sqlite_template, database)
+    # Cost 14 makes a login take about a second here: long enough to be in flight at SIGTERM.
+    env = production_env(
+        f"sqlite:///{database}", BCRYPT_ROUNDS="14", WEB_CONCURRENCY="1", GUNICORN_THREADS="2"
+    )
+    with gunicorn(env, tmp_path / "gunicorn.log") as server:
+        assert call(server.port, "GET", "/health").status == 200
+        outcome: dict[str, Any] = {}
+
+        def login() -> None:
+            body = {"email": "nobody@example.com", "password": "Some-Password-1"}
+            outcome["reply"] = call(server.port, "POST", "/api/v1/auth/login", body)
+            outcome["finished"] = time.monotonic()
+
+        client = threading.Thread(target=login)
+        client.start()
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        client.join(30)
+
+        reply = outcome["reply"]
+        assert reply.status == 401
+        assert reply.json() == {"error": "Invalid credentials"}
+        assert outcome["finished"] > signalled + 0.1  # it really was still running at the signal
+        assert server.process.wait(30) == 0
+        log = server.log()
+        assert "Traceback" not in log
+        # Every line gunicorn and the app wrote is one JSON record: one format, one redaction.
+        records = [json.loads(line) for line in log.splitlines()]
+        assert any(r["message"] == "Handling signal: term" for r in records)
+        assert {r["logger"] for r in records} >= {"gunicorn.error", "audiotricks.access"}
+        # gunicorn's own access log is off: the app's line is the only one per request.
+        assert [r["path"] for r in records if r["logger"] == "audiotricks.access"] == [
+            "/health",
+            "/api/v1/auth/login",
+        ]
