@@ -17,21 +17,33 @@ import os
 import shutil
 import tempfile
 
+from dotenv import load_dotenv
 from gunicorn.glogging import Logger
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# The same .env the app reads, so its gunicorn and logging variables apply here too.
+load_dotenv(override=False)
+
+
+def _env(name: str, default: str) -> str:
+    """The variable's value; empty counts as unset (as in the app's configuration)."""
+    return os.environ.get(name, "").strip() or default
+
+
+bind = f"{_env('HOST', '127.0.0.1')}:{_env('PORT', '5000')}"
+# The cores this process may use (a container's CPU set), not every core of the host.
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+workers = int(_env("WEB_CONCURRENCY", str(_cores)))
+threads = int(_env("GUNICORN_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long, then exit.
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 # Build the app once in the master, then fork: faster start, config errors stop start-up at once.
 preload_app = True
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _env("LOG_LEVEL", "info").lower()
 # No runtime control socket: one fixed path per user would collide between instances, and
 # nothing here needs to resize workers at run time.
 control_socket_disable = True

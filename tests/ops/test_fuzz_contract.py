@@ -31,6 +31,8 @@ from tests.conftest import PASSWORD, make_config
 from tests.ops.http import call
 from tests.services import free_port
 
+pytestmark = pytest.mark.slow
+
 # Examples per operation: enough to find shape and status mistakes, small enough for CI (every
 # operation the document lists is fuzzed, so the run grows with the API).
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
