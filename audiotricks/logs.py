@@ -169,6 +169,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class DevServerAccessFilter(logging.Filter):
+    """Drop the development server's own request lines: the app writes one access line itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "werkzeug"
+            and isinstance(record.msg, str)
+            and record.msg.endswith('"%s" %s %s\n')
+        )
+
+
 class RequestIdFilter(logging.Filter):
     """Stamp each record with the id of the request it belongs to (or ``-``)."""
 
@@ -255,6 +266,7 @@ def configure_logging(config: Config) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.audiotricks = True  # type: ignore[attr-defined]
+    handler.addFilter(DevServerAccessFilter())
     handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter(secrets_of(config)))
     handler.setFormatter(JsonFormatter() if config.log_format == "json" else ConsoleFormatter())

@@ -82,7 +82,7 @@ def login(server: Gunicorn) -> Reply:
 
 
 def test_a_database_outage_gives_503_and_is_survived_without_restart(
-    postgres: services.ThrowawayPostgres, app_server: Gunicorn
+    postgres: services.ThrowawayPostgres, app_server: Gunicorn, tmp_path: Path
 ) -> None:
     server = app_server
     sent: dict[str, int] = {}
@@ -142,6 +142,9 @@ def test_a_database_outage_gives_503_and_is_survived_without_restart(
     }
     assert server.process.poll() is None  # the same gunicorn served throughout
 
+    # Both workers answered requests, and the one that answered the scrape counted them all.
+    workers = {p.stem.rsplit("_", 1)[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
+    assert len(workers) == 2
     samples = scrape(server)
     assert samples[("api.auth.me", "GET", "200")] == sent["me 200"]
     assert samples[("api.auth.me", "GET", "503")] == sent["me 503"]
