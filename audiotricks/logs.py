@@ -1,4 +1,4 @@
-"""Logging set-up: JSON lines (or console text) with the request id, secrets redacted, one access line per request."""
+"""Logging: JSON lines or console text, request ids, redacted secrets, an access line per request."""
 
 from __future__ import annotations
 
@@ -58,9 +58,16 @@ def is_sensitive_key(name: str) -> bool:
     return any(part in key for part in SENSITIVE_KEY_PARTS)
 
 
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}"
+
+
 def escape_control(text: str) -> str:
     """``text`` with control characters written as escapes, so it cannot start a new line."""
-    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}"), text)
+    return _CONTROL.sub(_escape, text)
 
 
 REQUEST_SECRET_MIN = 6  # shorter values would redact ordinary words
@@ -134,9 +141,11 @@ class RedactingFilter(logging.Filter):
             return "[TRUNCATED]"
         if isinstance(value, dict):
             return {
-                key: REDACTED
-                if is_sensitive_key(str(key))
-                else self.redact_value(item, secrets, depth + 1)
+                key: (
+                    REDACTED
+                    if is_sensitive_key(str(key))
+                    else self.redact_value(item, secrets, depth + 1)
+                )
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
@@ -190,8 +199,10 @@ class RequestIdFilter(logging.Filter):
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(record.created, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -237,7 +248,7 @@ class ConsoleFormatter(logging.Formatter):
             escape_control(record.getMessage()),
         )
         fields = " ".join(
-            f"{escape_control(str(key))}={escape_control(json.dumps(value, default=str, ensure_ascii=False))}"
+            f"{escape_control(str(key))}={escape_control(json.dumps(value, default=str))}"
             for key, value in _extra_fields(record).items()
         )
         if fields:
@@ -247,7 +258,8 @@ class ConsoleFormatter(logging.Formatter):
         extra_text = "\n".join(t for t in (record.exc_text, record.stack_info) if t)
         if extra_text:
             # Indented, so no traceback line (which may quote input) looks like a record.
-            line += "\n" + "\n".join("    | " + escape_control(part) for part in extra_text.splitlines())
+            indented = ("    | " + escape_control(part) for part in extra_text.splitlines())
+            line += "\n" + "\n".join(indented)
         return line
 
 
@@ -271,7 +283,8 @@ def configure_logging(config: Config) -> None:
     handler.addFilter(RedactingFilter(secrets_of(config)))
     handler.setFormatter(JsonFormatter() if config.log_format == "json" else ConsoleFormatter())
     root.addHandler(handler)
-    root.setLevel(config.log_level if config.log_level in logging.getLevelNamesMapping() else "INFO")
+    known = config.log_level in logging.getLevelNamesMapping()
+    root.setLevel(config.log_level if known else "INFO")  # validate() reports a bad one
 
 
 access_log = logging.getLogger("audiotricks.access")

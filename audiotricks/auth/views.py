@@ -47,7 +47,11 @@ def login(body: dict[str, Any]) -> tuple[Response, int]:
     issued = service.start_session(user, request.user_agent.string, request.remote_addr)
     log.info(
         "login succeeded",
-        extra={"event": "login_succeeded", "user_id": str(user.id), "session_id": str(issued.session_id)},
+        extra={
+            "event": "login_succeeded",
+            "user_id": str(user.id),
+            "session_id": str(issued.session_id),
+        },
     )
     result = {
         "token": issued.token,

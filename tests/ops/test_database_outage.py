@@ -22,8 +22,8 @@ from audiotricks.config import normalise_database_url
 
 from tests import services
 from tests.conftest import PASSWORD, migrated
-from tests.ops.gunicorn import Gunicorn, gunicorn, production_env
-from tests.ops.http import Reply, call
+from tests.ops.client import Reply, call
+from tests.ops.servers import Gunicorn, gunicorn, production_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -51,8 +51,10 @@ def create_database(server_url: str, name: str) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()  # no pooled connection left to break when the server restarts
-    return make_url(normalise_database_url(server_url)).set(database=name).render_as_string(
-        hide_password=False
+    return (
+        make_url(normalise_database_url(server_url))
+        .set(database=name)
+        .render_as_string(hide_password=False)
     )
 
 
@@ -77,7 +79,10 @@ def me(server: Gunicorn, token: str) -> Reply:
 
 def login(server: Gunicorn) -> Reply:
     return call(
-        server.port, "POST", "/api/v1/auth/login", {"email": "ops@example.com", "password": PASSWORD}
+        server.port,
+        "POST",
+        "/api/v1/auth/login",
+        {"email": "ops@example.com", "password": PASSWORD},
     )
 
 
@@ -118,7 +123,9 @@ def test_a_database_outage_gives_503_and_is_survived_without_restart(
             "/api/v1/auth/register",
             {"email": "new@example.com", "username": "new", "password": PASSWORD},
         ),
-        call(server.port, "POST", "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}),
+        call(
+            server.port, "POST", "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}
+        ),
     ):
         assert reply.status == 503, reply.text
         assert reply.json() == UNAVAILABLE
@@ -157,7 +164,9 @@ def test_a_database_outage_gives_503_and_is_survived_without_restart(
 
 def scrape(server: Gunicorn) -> dict[tuple[str, str, str], float]:
     """audiotricks_http_requests_total by (endpoint, method, status), summed over the workers."""
-    reply = call(server.port, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    reply = call(
+        server.port, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     assert reply.status == 200, reply.text
     samples = {}
     for family in text_string_to_metric_families(reply.text):

@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 from audiotricks import create_app
 from audiotricks.openapi import build_spec
 from tests.conftest import PASSWORD, make_config
-from tests.ops.http import call
+from tests.ops.client import call
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.ops.gunicorn import gunicorn, production_env
-from tests.ops.http import call
+from tests.ops.client import call
+from tests.ops.servers import gunicorn, production_env
 
 pytestmark = pytest.mark.slow
 

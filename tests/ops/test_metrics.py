@@ -43,7 +43,8 @@ class TestEnabled:
         return {"metrics_token": TOKEN}
 
     @pytest.mark.parametrize(
-        "authorization", [None, "", "Bearer", "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"]
+        "authorization",
+        [None, "", "Bearer", "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"],
     )
     def test_a_scrape_needs_the_token(self, client: FlaskClient, authorization: str | None) -> None:
         headers = {"Authorization": authorization} if authorization is not None else {}
@@ -58,8 +59,12 @@ class TestEnabled:
     ) -> None:
         before = scrape(client)
         token = auth.signup()
-        client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": "Wrong-1234"})
-        client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "Wrong-1234"})
+        client.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": "Wrong-1234"}
+        )
+        client.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "Wrong-1234"}
+        )
         for _ in range(3):
             client.get("/api/v1/auth/me", headers=auth.headers(token))
         client.get("/no/such/page")
@@ -96,7 +101,9 @@ class TestEnabled:
 
     def test_odd_methods_and_paths_do_not_create_new_series(self, client: FlaskClient) -> None:
         client.open("/x/" + "a" * 50, method="BREW")
-        names = {labels for (name, labels) in scrape(client) if name == "audiotricks_http_requests_total"}
+        names = {
+            labels for (name, labels) in scrape(client) if name == "audiotricks_http_requests_total"
+        }
         assert (("endpoint", "unmatched"), ("method", "other"), ("status", "404")) in names or (
             ("endpoint", "unmatched"),
             ("method", "other"),
