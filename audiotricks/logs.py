@@ -1,4 +1,4 @@
-"""Logging: JSON lines or console text, request ids, redacted secrets, an access line per request."""
+"""Logging: JSON lines or console text, request ids, redacted secrets, one access line a request."""
 
 from __future__ import annotations
 
@@ -141,17 +141,19 @@ class RedactingFilter(logging.Filter):
             return "[TRUNCATED]"
         if isinstance(value, dict):
             return {
-                key: (
-                    REDACTED
-                    if is_sensitive_key(str(key))
-                    else self.redact_value(item, secrets, depth + 1)
-                )
+                key: self.redact_field(str(key), item, secrets, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
             return [self.redact_value(item, secrets, depth + 1) for item in value]
         # Any other object is logged by its text, which is scrubbed like any string.
         return self.redact_text(str(value), secrets)
+
+    def redact_field(self, name: str, value: Any, secrets: Iterable[str], depth: int = 0) -> Any:
+        # A number under a sensitive name is a count ("tokens_revoked": 3), not a secret.
+        if is_sensitive_key(name) and not (value is None or isinstance(value, bool | int | float)):
+            return REDACTED
+        return self.redact_value(value, secrets, depth)
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = request_secrets()
@@ -166,8 +168,7 @@ class RedactingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue
-            redacted = REDACTED if is_sensitive_key(key) else self.redact_value(value, secrets)
-            setattr(record, key, redacted)
+            setattr(record, key, self.redact_field(key, value, secrets))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -289,3 +289,12 @@ def test_configured_secrets_are_redacted_at_every_level(
     lines = records(log_output)
     assert len(lines) == 5
     assert all(r["message"] == "config: [REDACTED] / [REDACTED] / [REDACTED]" for r in lines)
+
+
+def test_counts_under_sensitive_names_stay_readable(app: Flask, log_output: io.StringIO) -> None:
+    logging.getLogger("audiotricks.test").info(
+        "sessions revoked", extra={"tokens_revoked": 3, "token": "abcdefgh"}
+    )
+    (line,) = records(log_output)
+    assert line["tokens_revoked"] == 3
+    assert line["token"] == "[REDACTED]"
