@@ -12,6 +12,7 @@ LOG_LEVEL / LOG_FORMAT     gunicorn's own messages use the app's logging (JSON l
 The app writes one access line per request itself, so gunicorn's access log is off.
 """
 
+import atexit
 import logging
 import os
 import shutil
@@ -50,6 +51,12 @@ control_socket_disable = True
 # Worker heartbeats in memory, not on a disk that may be slow or read-only.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
+
+def _remove_metrics_dir(path: str, master_pid: int) -> None:
+    if os.getpid() == master_pid:  # workers run exit handlers too, and must leave it alone
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # prometheus_client reads this when first imported, which happens when the app is loaded (after
 # this file), so every worker writes its counters where one scrape can add them all up.
 # A reload (SIGHUP) reads this file again in the same master: the folder is prepared only once.
@@ -57,7 +64,8 @@ _PREPARED = "AUDIOTRICKS_METRICS_DIR_PREPARED"
 if os.environ.get(_PREPARED) != str(os.getpid()):
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="audiotricks-metrics-")
-        os.environ["AUDIOTRICKS_METRICS_DIR_CREATED"] = "1"
+        # Removed when the master exits, however it exits (a failed start included).
+        atexit.register(_remove_metrics_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
     else:
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
         # Counters left by an earlier run would be added to this one's.
@@ -90,9 +98,3 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):  # type: ignore[no-untyped-def]
-    """Remove the metrics folder this file created."""
-    if os.environ.get("AUDIOTRICKS_METRICS_DIR_CREATED"):
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -1,10 +1,13 @@
-"""gunicorn: a SIGTERM lets the request in flight finish, then the master exits cleanly."""
+"""gunicorn: SIGTERM lets the request in flight finish; a configuration error stops start-up."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.ops.client import call
-from tests.ops.servers import gunicorn, production_env
+from tests.ops.servers import CONTROLLED, REPO, gunicorn, production_env
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +61,22 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, sqlite_templa
             "/health",
             "/api/v1/auth/login",
         ]
+
+
+def test_a_configuration_error_stops_start_up_with_one_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+    env.update({"APP_ENV": "production", "PORT": str(free_port()), "JWT_SECRET": "tiny-secret-value"})
+    finished = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 1
+    assert "Traceback" not in finished.stderr
+    assert "Invalid configuration:" in finished.stderr
+    assert "DATABASE_URL is required in production" in finished.stderr
+    assert "JWT_SECRET must be at least 32 characters" in finished.stderr
+    assert "tiny-secret-value" not in finished.stderr  # problems named, values never shown
