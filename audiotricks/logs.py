@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from audiotricks.config import Config
+from audiotricks.config import Config, parse_key
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
@@ -34,7 +35,7 @@ SENSITIVE_KEY_PARTS = (
 _VALUE_PATTERNS = (
     # A JWT: three base64url parts, the first a JSON header ("eyJ" is '{"').
     (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+"), r"\1 " + REDACTED),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
     # Provider keys: OpenAI's sk-… and the like.
     (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), REDACTED),
     # The password of a URL such as postgresql://user:password@host/db.
@@ -265,9 +266,19 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def secrets_of(config: Config) -> list[str]:
-    """The configured secret values that must never be written, in any form given."""
-    values = [config.jwt_secret, config.encryption_key, *config.encryption_old_keys]
-    values.append(config.metrics_token)
+    """The configured secret values that must never be written, as given and re-encoded."""
+    values = [config.jwt_secret, config.metrics_token]
+    for key in (config.encryption_key, *config.encryption_old_keys):
+        values.append(key)
+        try:
+            raw = parse_key(key)
+        except ValueError:  # validate() reports it; the text as given is still redacted
+            continue
+        values += [
+            raw.hex(),
+            base64.b64encode(raw).decode(),
+            base64.urlsafe_b64encode(raw).decode(),
+        ]
     return [v for v in values if v]
 
 

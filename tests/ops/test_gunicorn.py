@@ -65,7 +65,9 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, sqlite_templa
 
 def test_a_configuration_error_stops_start_up_with_one_message(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
-    env.update({"APP_ENV": "production", "PORT": str(free_port()), "JWT_SECRET": "tiny-secret-value"})
+    env.update(
+        {"APP_ENV": "production", "PORT": str(free_port()), "JWT_SECRET": "tiny-secret-value"}
+    )
     finished = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
         cwd=REPO,

@@ -3,6 +3,7 @@ secret ever written — whatever the level, logger or field it would have come t
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -302,3 +303,19 @@ def test_counts_under_sensitive_names_stay_readable(app: Flask, log_output: io.S
     (line,) = records(log_output)
     assert line["tokens_revoked"] == 3
     assert line["token"] == "[REDACTED]"
+
+
+def test_the_encryption_key_is_redacted_in_other_encodings(
+    app: Flask, log_output: io.StringIO
+) -> None:
+    raw = bytes.fromhex(TEST_ENCRYPTION_KEY)
+    logging.getLogger("audiotricks.test").error(
+        "keys %s %s", base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()
+    )
+    assert records(log_output)[-1]["message"] == "keys [REDACTED] [REDACTED]"
+
+
+def test_ordinary_words_are_not_redacted(app: Flask, log_output: io.StringIO) -> None:
+    text = "basic checks passed for the bearer of 3 sessions; task-manager ready"
+    logging.getLogger("audiotricks.test").info(text)
+    assert records(log_output)[-1]["message"] == text
