@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 # Examples per operation: enough to find shape and status mistakes, small enough for CI (every
 # operation the document lists is fuzzed, so the run grows with the API).
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "50"))
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
