@@ -1,10 +1,12 @@
 """WSGI entry point for gunicorn or any other WSGI server: ``gunicorn wsgi:app``."""
 
+import sys
+
 from audiotricks import create_app
 from audiotricks.config import ConfigError
 
 try:
     app = create_app()
 except ConfigError as exc:
-    # One clear message naming every problem, not a traceback.
-    raise SystemExit(str(exc)) from None
+    # One message naming every problem, not a traceback; the server stops with status 1.
+    sys.exit(str(exc))

@@ -67,8 +67,13 @@ def flask_settings(config: Config) -> dict[str, object]:
 def init_extensions(app: Flask) -> None:
     from audiotricks.extensions import db, migrate
     from audiotricks.http import init_http
+    from audiotricks.logs import init_access_log
+    from audiotricks.metrics import init_metrics
 
     init_http(app)
+    # Registered before the other hooks, so they log and count the final response.
+    init_access_log(app)
+    init_metrics(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
 

@@ -24,7 +24,13 @@ MAX_CONTENT_LENGTH       65536                                        largest re
 BCRYPT_ROUNDS            12                                           below 10 refused in production
 LOG_LEVEL / LOG_FORMAT   INFO / json                                  console for humans
 HOST / PORT              127.0.0.1 / 5000                             where ``make run`` serves
+METRICS_TOKEN            empty (``/metrics`` off)                     bearer token for ``/metrics``
+PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py                      metrics shared by workers
 ======================== ============================================ ==============================
+
+gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default the
+number of cores), GUNICORN_THREADS (threads per worker, 4), GUNICORN_TIMEOUT (30 s) and
+GUNICORN_GRACEFUL_TIMEOUT (30 s to finish in-flight requests after SIGTERM), plus HOST / PORT.
 """
 
 from __future__ import annotations
@@ -117,6 +123,10 @@ class Config:
     bcrypt_rounds: int = 12
     log_level: str = "INFO"
     log_format: str = "json"
+    # /metrics answers only with this bearer token; empty turns the endpoint off.
+    metrics_token: str = field(default="", repr=False)
+    # Where prometheus_client keeps the counters of every gunicorn worker (read at its import).
+    prometheus_multiproc_dir: str = ""
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -173,6 +183,8 @@ class Config:
             bcrypt_rounds=integer("BCRYPT_ROUNDS", 12),
             log_level=text("LOG_LEVEL", "INFO").upper(),
             log_format=text("LOG_FORMAT", "json").lower(),
+            metrics_token=env.get("METRICS_TOKEN", "").strip(),
+            prometheus_multiproc_dir=text("PROMETHEUS_MULTIPROC_DIR", ""),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -214,6 +226,8 @@ class Config:
             problems.append("LOG_FORMAT must be json or console")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            problems.append("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
         if self.is_production:
             problems += _production_problems(self)
         if problems:

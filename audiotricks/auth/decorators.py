@@ -26,11 +26,16 @@ def bearer_token() -> str:
 
 
 def require_session(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Check the bearer token and its session; expose ``g.user`` and ``g.auth_session``."""
+    """Check the bearer token and its session; expose ``g.user`` and ``g.auth_session``.
+
+    ``g.user_id`` is set too: a plain value the access log can read even after the view has
+    deleted the account.
+    """
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.user, g.auth_session = service.load_session(bearer_token())
+        g.user_id = g.user.id
         return view(*args, **kwargs)
 
     wrapper.requires_auth = True  # type: ignore[attr-defined]

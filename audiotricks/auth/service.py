@@ -91,9 +91,16 @@ def authenticate(user: User | None, password: str) -> User:
     db.session.commit()
     rounds = current_config().bcrypt_rounds
     if not verify_or_dummy(password, user.password_hash if user else None, rounds):
+        # Security event: the user id when the account exists, never the identifier typed.
+        user_id = str(user.id) if user else None
+        log.info("login failed", extra={"event": "login_failed", "user_id": user_id})
         raise InvalidCredentials()
     assert user is not None
     if not user.is_active:
+        log.info(
+            "login refused: account deactivated",
+            extra={"event": "login_failed", "user_id": str(user.id)},
+        )
         raise AccountDeactivated()
     return user
 

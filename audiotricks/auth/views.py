@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -31,6 +32,7 @@ from audiotricks.schemas.auth import (
     UserEnvelope,
 )
 
+log = logging.getLogger(__name__)
 user_data = UserDataSchema()
 current_user_data = CurrentUserDataSchema()
 login_result = LoginResultSchema()
@@ -57,6 +59,14 @@ def login(body: dict[str, Any]) -> tuple[Response, int]:
     user = service.find_user(email=body.get("email"), username=body.get("username"))
     user = service.authenticate(user, body["password"])
     issued = service.start_session(user, request.user_agent.string, request.remote_addr)
+    log.info(
+        "login succeeded",
+        extra={
+            "event": "login_succeeded",
+            "user_id": str(user.id),
+            "session_id": str(issued.session_id),
+        },
+    )
     result = {
         "token": issued.token,
         "token_type": "Bearer",
@@ -72,6 +82,10 @@ def login(body: dict[str, Any]) -> tuple[Response, int]:
 def logout() -> tuple[Response, int]:
     """Revoke the current session."""
     service.revoke_session(g.auth_session)
+    log.info(
+        "logged out",
+        extra={"event": "logout", "user_id": str(g.user.id), "session_id": str(g.auth_session.id)},
+    )
     return envelope("Logout successful", {})
 
 
