@@ -49,13 +49,20 @@ def create_app(config: Config | None = None) -> Flask:
 
 def flask_settings(config: Config) -> dict[str, object]:
     """The Flask and extension settings derived from ``config``."""
+    from audiotricks.extensions import SESSION_CHECK_BIND
+
     engine_options: dict[str, object] = {"hide_parameters": True}  # no values in SQL errors
     if config.database_url.startswith("postgresql"):
-        # pre_ping: a restarted database is survived without restarting the app.
-        engine_options.update(pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine_options["connect_args"] = {"connect_timeout": 5}
+    # The session check runs alone, on every authenticated request: autocommit spares it a
+    # BEGIN and a ROLLBACK, and it retries once on a dropped connection instead of pinging
+    # before each use (see audiotricks.auth.service.load_session).
+    session_check = {"url": config.database_url, "isolation_level": "AUTOCOMMIT", **engine_options}
     return {
         "SQLALCHEMY_DATABASE_URI": config.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # pre_ping: a restarted database is survived without restarting the app.
+        "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options, "pool_pre_ping": True},
+        "SQLALCHEMY_BINDS": {SESSION_CHECK_BIND: session_check},
         "MAX_CONTENT_LENGTH": config.max_content_length,
         "RATELIMIT_ENABLED": config.ratelimit_enabled,
         "RATELIMIT_STORAGE_URI": config.ratelimit_storage_uri,

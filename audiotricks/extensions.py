@@ -10,7 +10,10 @@ from sqlalchemy.engine import Engine
 
 from audiotricks.models.base import Base
 
-db = SQLAlchemy(model_class=Base)
+# expire_on_commit off: a view that commits can still read what it just wrote without a query.
+# A second engine on the same database, for the session check (see flask_settings).
+SESSION_CHECK_BIND = "session_check"
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 cors = CORS()
 # The rate limiter is built per app (Flask-Limiter keeps storage state on the instance):

@@ -35,6 +35,14 @@ def make_config(database_url: str, **overrides: Any) -> Config:
     ).replace(**overrides)
 
 
+def dispose_engines(app: Flask) -> None:
+    """Close every pooled connection of the app (main engine and session-check engine)."""
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
 def migrated(database_url: str) -> None:
     """Apply the project's migrations to ``database_url``: the tests run on the real schema."""
     app = create_app(make_config(database_url))
@@ -110,9 +118,7 @@ def config_overrides() -> dict[str, Any]:
 def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(make_config(database_url, **config_overrides))
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 """Accounts and sessions: registration, login, the session check, logout and the account lifecycle.
 
-The session check (:func:`load_session`) runs on every authenticated request, so it is kept lean:
+The session check (:func:`load_session`) runs on every authenticated request, so it is kept lean
+(measured in bench/README.md):
 
-- One SQL statement loads the session row, its user and the user's settings (a join), so no lazy
-  query follows in the common path (``GET /me`` dumps the settings too).
+- One Core statement reads the session row, its user and the user's settings (a join), on an
+  autocommit engine: one round trip, no BEGIN and no ROLLBACK, and no lazy query afterwards.
+- The rows become ORM objects attached to the request's session without another query
+  (:func:`_attach`), so views use ``g.user`` and ``g.auth_session`` as ordinary models.
 - ``last_used_at`` is refreshed only when it is at least :data:`SESSION_TOUCH_INTERVAL` old, with a
-  single guarded ``UPDATE``; a request within the interval writes nothing and commits nothing. The
-  listed ``lastUsedAt`` is therefore accurate to about a minute, which is all a "last active"
-  column needs, and a busy client costs one write a minute instead of one per request.
+  single guarded ``UPDATE``; a request within the interval writes nothing. The listed
+  ``lastUsedAt`` is therefore accurate to about a minute, which is all a "last active" column
+  needs, and a busy client costs one write a minute instead of one per request.
 - Validity is never cached in the process: every request reads the row, so a revocation (logout,
   password change, deactivation) holds at once on every instance.
 """
@@ -18,10 +21,22 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    Row,
+    Update,
+    bindparam,
+    delete,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audiotricks.errors import (
     AccountDeactivated,
@@ -31,7 +46,7 @@ from audiotricks.errors import (
     NotFound,
     ValidationFailed,
 )
-from audiotricks.extensions import db
+from audiotricks.extensions import SESSION_CHECK_BIND, db
 from audiotricks.models import AuthSession, User, UserSettings, utcnow
 from audiotricks.runtime import current_config
 from audiotricks.security.passwords import (
@@ -40,7 +55,13 @@ from audiotricks.security.passwords import (
     verify_or_dummy,
     verify_password,
 )
-from audiotricks.security.tokens import InvalidToken, decode_token, issue_token, token_hash
+from audiotricks.security.tokens import (
+    InvalidToken,
+    TokenClaims,
+    decode_token,
+    issue_token,
+    token_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,44 +155,101 @@ def load_session(token: str) -> tuple[User, AuthSession]:
         claims = decode_token(token, current_config().jwt_secret)  # signature and exp
     except InvalidToken:
         raise InvalidSession() from None
-    row = db.session.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .outerjoin(UserSettings, UserSettings.user_id == User.id)
-        .options(contains_eager(User.settings))
-        .where(AuthSession.id == claims.session_id)
-    ).first()
-    if row is None:
-        raise InvalidSession()
-    auth_session, user = row
-    now = utcnow()
-    if (
-        auth_session.user_id != claims.user_id
-        or auth_session.revoked_at is not None
-        or auth_session.expires_at <= now
-        or not constant_time_equals(auth_session.token_hash, token_hash(token))
-    ):
-        raise InvalidSession()
-    if not user.is_active:
-        raise AccountDeactivated()
-    if auth_session.last_used_at <= now - SESSION_TOUCH_INTERVAL:
-        touch_session(auth_session.id, now)
-    return user, auth_session
+    return _attach(_check_session(claims, token_hash(token), utcnow()))
 
 
-def touch_session(session_id: uuid.UUID, now: datetime) -> None:
-    """Record use of a session with one guarded UPDATE (a racing request makes it a no-op)."""
-    db.session.execute(
+def _check_session(claims: TokenClaims, presented_hash: str, now: datetime) -> dict[type, dict[str, Any]]:
+    """The session, user and settings rows behind a live session; ``last_used_at`` refreshed.
+
+    Runs on the session-check engine: autocommit, and no ping before each checkout. A connection
+    the database dropped (a restart) fails the first statement; the pool then discards every
+    connection older than that failure, and one retry runs on a fresh one.
+    """
+    engine = db.engines[SESSION_CHECK_BIND]
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                row = connection.execute(SESSION_LOOKUP, {"session_id": claims.session_id}).first()
+                if row is None:
+                    raise InvalidSession()
+                values = {model: _columns(row, model) for model in _LOOKUP_TABLES}
+                session = values[AuthSession]
+                if (
+                    session["user_id"] != claims.user_id
+                    or session["revoked_at"] is not None
+                    or session["expires_at"] <= now
+                    or not constant_time_equals(session["token_hash"], presented_hash)
+                ):
+                    raise InvalidSession()
+                if not values[User]["is_active"]:
+                    raise AccountDeactivated()
+                if session["last_used_at"] <= now - SESSION_TOUCH_INTERVAL:
+                    connection.execute(_touch_statement(claims.session_id, now))
+                    session["last_used_at"] = now
+                return values
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+# The session check in one statement: session, user and settings rows, joined by key.
+_LOOKUP_TABLES = (AuthSession, User, UserSettings)
+SESSION_LOOKUP = (
+    select(*(model.__table__ for model in _LOOKUP_TABLES))
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+    .select_from(
+        AuthSession.__table__.join(User.__table__).outerjoin(UserSettings.__table__)
+    )
+    .where(AuthSession.__table__.c.id == bindparam("session_id"))
+)
+_LABELS = {
+    model: [(attr.key, f"{model.__table__.name}_{attr.columns[0].name}")
+            for attr in sa_inspect(model).column_attrs]
+    for model in _LOOKUP_TABLES
+}
+
+
+def _columns(row: Row[Any], model: type) -> dict[str, Any]:
+    mapping = row._mapping
+    return {key: mapping[label] for key, label in _LABELS[model]}
+
+
+def _touch_statement(session_id: uuid.UUID, now: datetime) -> Update:
+    """Record use of a session; guarded, so of two racing requests only one writes."""
+    return (
         update(AuthSession)
         .where(
             AuthSession.id == session_id,
             AuthSession.last_used_at <= now - SESSION_TOUCH_INTERVAL,
         )
         .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
     )
-    # Commit expires the loaded rows; this request reloads them, at most once a minute a session.
-    db.session.commit()
+
+
+def _attach(values: dict[type, dict[str, Any]]) -> tuple[User, AuthSession]:
+    """ORM objects for the fetched rows, attached to the request's session without a query.
+
+    ``make_transient_to_detached`` marks the values as loaded from the database (no pending
+    changes), so a view that changes and commits an object writes only what it changed, and
+    ``db.session.get`` finds the objects in the identity map instead of selecting them again.
+    """
+    user = User(**values[User])
+    auth_session = AuthSession(**values[AuthSession])
+    settings = (
+        UserSettings(**values[UserSettings]) if values[UserSettings]["user_id"] is not None else None
+    )
+    for obj in (user, auth_session, settings):
+        if obj is not None:
+            make_transient_to_detached(obj)
+    set_committed_value(user, "settings", settings)
+    set_committed_value(auth_session, "user", user)
+    if settings is not None:
+        set_committed_value(settings, "user", user)
+        db.session.add(settings)
+    db.session.add(user)
+    db.session.add(auth_session)
+    return user, auth_session
 
 
 def revoke_session(auth_session: AuthSession) -> None:

@@ -189,7 +189,7 @@ def test_last_used_at_is_rewritten_after_the_interval(app, client, auth):
 
 
 def test_session_check_is_one_statement(app, client, auth):
-    """GET /me within the touch interval reads one joined row and writes nothing."""
+    """GET /me within the touch interval reads one joined row and writes nothing (any engine)."""
     token = auth.signup()
     statements: list[str] = []
 
@@ -197,12 +197,14 @@ def test_session_check_is_one_statement(app, client, auth):
         statements.append(statement)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+        engines = list(db.engines.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         assert me_status(client, auth, token) == 200
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
     assert len(statements) == 1, statements
     assert statements[0].lstrip().upper().startswith("SELECT")

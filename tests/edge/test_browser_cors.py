@@ -22,9 +22,8 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from audiotricks import create_app
-from audiotricks.extensions import db
 from tests import services
-from tests.conftest import PASSWORD, make_config
+from tests.conftest import PASSWORD, dispose_engines, make_config
 
 CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver")
@@ -106,8 +105,7 @@ def api_url(origins: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     server.shutdown()
     server.server_close()
     thread.join(10)
-    with app.app_context():
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 @pytest.fixture(scope="module")

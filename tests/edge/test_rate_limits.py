@@ -17,7 +17,7 @@ from audiotricks.extensions import db
 from audiotricks.models import AuthSession
 from audiotricks.ratelimits import close_rate_limit_storage
 from tests import services
-from tests.conftest import PASSWORD, AuthActions, make_config
+from tests.conftest import PASSWORD, AuthActions, dispose_engines, make_config
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
@@ -250,8 +250,7 @@ def test_redis_outage_fails_open_with_a_warning(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("unreachable" in r.getMessage() for r in warnings)
     close_rate_limit_storage(app)
-    with app.app_context():
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 @pytest.mark.parametrize("limits", [{"ratelimit_login_account": "1 per 15 minutes"}], indirect=True)

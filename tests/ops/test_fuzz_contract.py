@@ -26,9 +26,8 @@ from schemathesis import checks
 from werkzeug.serving import make_server
 
 from audiotricks import create_app
-from audiotricks.extensions import db
 from audiotricks.openapi import build_spec
-from tests.conftest import PASSWORD, make_config
+from tests.conftest import PASSWORD, dispose_engines, make_config
 from tests.ops.client import call
 from tests.services import free_port
 
@@ -91,8 +90,7 @@ def server(sqlite_template: str, tmp_path_factory: pytest.TempPathFactory) -> It
     yield port
     http_server.shutdown()
     thread.join(10)
-    with app.app_context():
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 @pytest.fixture(scope="module")

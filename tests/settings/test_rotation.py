@@ -19,7 +19,7 @@ from audiotricks.commands import keys as keys_module
 from audiotricks.config import parse_key
 from audiotricks.extensions import db
 from audiotricks.security.crypto import key_id
-from tests.conftest import TEST_ENCRYPTION_KEY, AuthActions, make_config
+from tests.conftest import TEST_ENCRYPTION_KEY, AuthActions, dispose_engines, make_config
 from tests.settings.helpers import ISSUED_KEYS, key_for, raw_settings_rows
 
 BASE = "/api/v1/settings/api-keys"
@@ -40,9 +40,7 @@ def app_with_keys(database_url: str, current: str, old: tuple[str, ...] = ()) ->
     try:
         yield app
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose_engines(app)
 
 
 def invoke(app: Flask, *args: str) -> Result:
