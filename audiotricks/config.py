@@ -29,7 +29,7 @@ PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py                      metrics sh
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default the
-number of cores), GUNICORN_THREADS (threads per worker, 4), GUNICORN_TIMEOUT (30 s) and
+twice the cores), GUNICORN_THREADS (threads per worker, 1 = sync), GUNICORN_TIMEOUT (30 s) and
 GUNICORN_GRACEFUL_TIMEOUT (30 s to finish in-flight requests after SIGTERM), plus HOST / PORT.
 """
 

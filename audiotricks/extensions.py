@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 
 from audiotricks.models.base import Base
 
-# expire_on_commit off: a view that commits can still read what it just wrote without a query.
 # A second engine on the same database, for the session check (see flask_settings).
 SESSION_CHECK_BIND = "session_check"
+# expire_on_commit off: a view that commits can still read what it just wrote without a query.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 cors = CORS()
