@@ -28,7 +28,7 @@ METRICS_TOKEN            empty (``/metrics`` off)                     bearer tok
 PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py                      metrics shared by workers
 ======================== ============================================ ==============================
 
-gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default the
+gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
 twice the cores), GUNICORN_THREADS (threads per worker, 1 = sync), GUNICORN_TIMEOUT (30 s) and
 GUNICORN_GRACEFUL_TIMEOUT (30 s to finish in-flight requests after SIGTERM), plus HOST / PORT.
 """
