@@ -203,7 +203,9 @@ def wrk(server: Server, script: str, args: list[str], connections: int, seconds:
         "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
         "-s", str(BENCH / "wrk" / script), server.url(""), "--", *args,
     ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, cwd=BENCH / "wrk"
+    ).stdout
     match = re.search(r"^RESULT (.*)$", output, re.MULTILINE)
     if not match:
         raise RuntimeError(f"wrk printed no result:\n{output}")
