@@ -21,7 +21,7 @@ from dotenv import load_dotenv
 from gunicorn.glogging import Logger
 
 # The same .env the app reads, so its gunicorn and logging variables apply here too.
-load_dotenv(override=False)
+load_dotenv(".env", override=False)
 
 
 def _env(name: str, default: str) -> str:

@@ -26,7 +26,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     app = Flask(__name__, instance_relative_config=True)
     if config is None:
-        load_dotenv(override=False)  # a .env file fills in what the environment leaves out
+        # A .env file in the working directory fills in what the environment leaves out.
+        load_dotenv(".env", override=False)
         config = Config.from_env(os.environ, instance_path=app.instance_path)
 
     configure_logging(config)

@@ -54,6 +54,7 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"
 DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decode()
 SQLITE_FILENAME = "audiotricks.db"
+MAX_JWT_EXPIRES_IN = 366 * 86400  # a session longer than a year is a configuration mistake
 
 
 class ConfigError(Exception):
@@ -213,8 +214,8 @@ class Config:
         if not self.database_url.startswith(("sqlite:", "postgresql")):
             problems.append("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
         problems += _secret_problems(self)
-        if self.jwt_expires_in < 60:
-            problems.append("JWT_EXPIRES_IN must be at least 60 seconds")
+        if not 60 <= self.jwt_expires_in <= MAX_JWT_EXPIRES_IN:
+            problems.append("JWT_EXPIRES_IN must be between 60 seconds and 1 year")
         problems += _rate_limit_problems(self)
         if self.trusted_proxy_count < 0:
             problems.append("TRUSTED_PROXY_COUNT must not be negative")

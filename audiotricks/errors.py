@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,14 @@ def register_error_handlers(app: Flask) -> None:
         _rollback()
         log.error("database unavailable: %s", type(exc).__name__)
         return error_response(503, ServiceUnavailable.message)
+
+    @app.errorhandler(StaleDataError)
+    def handle_vanished_row(exc: StaleDataError) -> Response:
+        # The row changed under us was deleted meanwhile: the account (and its sessions) went
+        # away by another request, so this session is no longer valid.
+        _rollback()
+        log.info("row deleted by a concurrent request: %s", type(exc).__name__)
+        return error_response(401, InvalidSession.message, headers={"WWW-Authenticate": "Bearer"})
 
     @app.errorhandler(DBAPIError)
     def handle_database_error(exc: DBAPIError) -> Response:

@@ -28,20 +28,31 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"invalid JSON constant {name}")
 
 
-def _nul_paths(value: Any, path: str = "") -> list[str]:
-    """Dotted paths of strings (keys included) holding a NUL character, which no engine stores."""
+def unstorable(text: str) -> bool:
+    """True for NUL or an unpaired surrogate (JSON "\\ud800"): UTF-8 and the engines refuse both."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of the strings (keys included) that :func:`unstorable` refuses."""
     if isinstance(value, str):
-        return [path or "body"] if "\x00" in value else []
+        return [path or "body"] if unstorable(value) else []
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if "\x00" in key:
+            if unstorable(key):
                 found.append(path or "body")
-            found += _nul_paths(item, child)
+                continue
+            found += _unstorable_paths(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += _nul_paths(item, f"{path}.{index}" if path else str(index))
+            found += _unstorable_paths(item, f"{path}.{index}" if path else str(index))
     return found
 
 
@@ -61,13 +72,11 @@ def parse_json_object() -> dict[str, Any]:
         raise ValidationFailed(
             errors=[{"field": "body", "message": "Request body must be a JSON object."}]
         )
-    nul_fields = _nul_paths(payload)
-    if nul_fields:
+    refused = _unstorable_paths(payload)
+    if refused:
+        message = "Must not contain NUL characters or unpaired surrogates."
         raise ValidationFailed(
-            errors=[
-                {"field": name, "message": "Must not contain NUL characters."}
-                for name in dict.fromkeys(nul_fields)
-            ]
+            errors=[{"field": name, "message": message} for name in dict.fromkeys(refused)]
         )
     return payload
 

@@ -32,6 +32,9 @@ LOGIN_PER_IP = "login_per_ip"
 LOGIN_PER_ACCOUNT = "login_per_account"
 REGISTER_PER_IP = "register_per_ip"
 
+# Longer identifiers fail validation (400) and are never counted, so they are not looked up.
+IDENTIFIER_MAX = 254
+
 # A slow or blackholed Redis must not hold requests for long before the fallback takes over.
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
@@ -52,11 +55,17 @@ def client_ip() -> str:
 
 
 def account_key() -> str:
-    """The account a login names: a digest of its lower-cased email or username.
+    """The account a login names: its user id, or a digest of the identifier when none exists.
 
-    A digest, so no address ends up in the storage or in Flask-Limiter's own log lines. Read
-    from the raw body because the limit is checked before the view validates it.
+    Keyed on the account rather than on what was typed, so failures by email and by username
+    count against one limit, and a limited account is refused whichever it is named by. An
+    unknown identifier is keyed on a digest of its lower-cased form, so no address ends up in
+    the storage or in Flask-Limiter's own log lines. Read from the raw body because the limit
+    is checked before the view validates it.
     """
+    from audiotricks.auth.service import find_user
+    from audiotricks.http import unstorable
+
     try:
         body = request.get_json(silent=True)
     except HTTPException:  # too large: the view answers 413 itself
@@ -64,7 +73,15 @@ def account_key() -> str:
     if isinstance(body, dict):
         for field in ("email", "username"):
             value = body.get(field)
-            if isinstance(value, str) and value.strip():
+            if (
+                isinstance(value, str)
+                and value.strip()
+                and len(value) <= IDENTIFIER_MAX
+                and not unstorable(value)
+            ):
+                user = find_user(**{field: value})
+                if user is not None:
+                    return f"user:{user.id}"
                 digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
                 return f"{field}:{digest}"
     return "no-account"  # not a valid login; it gets a 400 and is never counted

@@ -78,6 +78,8 @@ def test_production_with_defaults_fails_naming_every_problem(tmp_path):
         ({"BCRYPT_ROUNDS": "9"}, "BCRYPT_ROUNDS must be at least 10"),
         ({"BCRYPT_ROUNDS": "many"}, "BCRYPT_ROUNDS must be an integer"),
         ({"JWT_EXPIRES_IN": "soon"}, "JWT_EXPIRES_IN must be an integer"),
+        ({"JWT_EXPIRES_IN": "30"}, "JWT_EXPIRES_IN must be between 60 seconds and 1 year"),
+        ({"JWT_EXPIRES_IN": str(10**12)}, "JWT_EXPIRES_IN must be between 60 seconds and 1 year"),
         ({"APP_ENV": "staging"}, "APP_ENV must be one of"),
     ],
 )

@@ -159,3 +159,22 @@ def test_unreachable_database_is_503(tmp_path):
     ready = client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.get_json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/auth/register", '{"email": "a@example.com", "username": "alice", "password": "Aa1\\ud800xyzw"}', "password"),
+        ("/api/v1/auth/login", '{"email": "a@example.com", "password": "Correct-Horse-42\\udfff"}', "password"),
+        ("/api/v1/auth/login", '{"username": "al\\ud800ice", "password": "Correct-Horse-42"}', "username"),
+        ("/api/v1/auth/login", '{"\\ud800": 1, "password": "Correct-Horse-42"}', "body"),
+    ],
+)
+def test_unpaired_surrogates_are_400_on_the_field(client, path, body, field):
+    """JSON can spell a lone surrogate; UTF-8 (bcrypt, the drivers) cannot hold one."""
+    response = client.post(path, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert {"field": field, "message": "Must not contain NUL characters or unpaired surrogates."} in (
+        response.get_json()["errors"]
+    )

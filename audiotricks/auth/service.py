@@ -93,10 +93,25 @@ def register_user(email: str, username: str, password: str) -> User:
     except IntegrityError as exc:
         # The unique constraints decide, so racing registrations cannot both win.
         db.session.rollback()
-        if "username_key" in str(exc.orig):
+        if _violated_constraint(exc) == "uq_users_username_key":
             raise Conflict("Username already taken") from None
-        raise Conflict("Email already registered") from None
+        if _violated_constraint(exc) == "uq_users_email":
+            raise Conflict("Email already registered") from None
+        raise
     return user
+
+
+def _violated_constraint(exc: IntegrityError) -> str | None:
+    """The unique constraint an insert broke, by name (never by the message, which quotes values)."""
+    diag = getattr(exc.orig, "diag", None)  # PostgreSQL names it
+    if diag is not None:
+        return getattr(diag, "constraint_name", None)
+    # SQLite: "UNIQUE constraint failed: users.username_key" (column names only, no values).
+    message = str(exc.orig)
+    for column in ("username_key", "email"):
+        if message == f"UNIQUE constraint failed: users.{column}":
+            return f"uq_users_{column}"
+    return None
 
 
 def find_user(email: str | None = None, username: str | None = None) -> User | None:

@@ -140,6 +140,24 @@ def test_failed_logins_by_username_are_counted_case_insensitively(
     assert_too_many(login(client, username="alice"))
 
 
+@pytest.mark.parametrize("limits", [{"ratelimit_login_account": "2 per 15 minutes"}], indirect=True)
+def test_email_and_username_count_against_one_account_limit(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.register()
+    assert login(client, "Wrong-Horse-42", email="alice@example.com").status_code == 401
+    assert login(client, "Wrong-Horse-42", username="alice").status_code == 401
+    # Limited, whichever name the account is given.
+    assert_too_many(login(client, username="Alice"))
+    assert_too_many(login(client, email="alice@example.com"))
+
+
+def test_an_unreadable_identifier_is_a_400_not_a_500(client: FlaskClient) -> None:
+    body = '{"username": "al\\ud800ice", "password": "Correct-Horse-42"}'
+    response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize("limits", [{"ratelimit_register": "2 per minute"}], indirect=True)
 def test_register_limit_per_ip(client: FlaskClient, auth: AuthActions) -> None:
     assert auth.register("a@example.com", "aaa").status_code == 201
