@@ -125,9 +125,9 @@ def test_storing_a_key_keeps_the_preferences(client: FlaskClient, headers: dict[
 @pytest.mark.parametrize(
     "method, path",
     [
-        ("get", "/anthropic"),
-        ("put", "/anthropic"),
-        ("delete", "/anthropic"),
+        ("get", "/deepgram"),
+        ("put", "/deepgram"),
+        ("delete", "/deepgram"),
         ("get", "/OpenAI"),
         ("put", "/OPENAI"),
         ("delete", "/ElevenLabs"),
@@ -150,7 +150,7 @@ def test_unknown_provider_is_404(
 def test_unknown_provider_with_a_bad_body_is_still_404(
     client: FlaskClient, headers: dict[str, str]
 ) -> None:
-    response = client.put(f"{BASE}/anthropic", data="not json", headers=headers)
+    response = client.put(f"{BASE}/deepgram", data="not json", headers=headers)
     assert response.status_code == 404
 
 
