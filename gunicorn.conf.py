@@ -42,6 +42,21 @@ timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long, then exit.
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+
+
+def _refuse_per_process_counters() -> None:
+    """memory:// rate-limit counters live in one process: with several workers each would count
+    alone and every documented limit would be multiplied by the worker count."""
+    storage = _env("RATELIMIT_STORAGE_URI", "")
+    enabled = _env("RATELIMIT_ENABLED", "true").lower() in ("1", "true", "yes", "on")
+    if enabled and storage.startswith("memory://") and workers > 1:
+        raise SystemExit(
+            f"RATELIMIT_STORAGE_URI=memory:// counts in each of the {workers} workers alone; "
+            "leave it unset (a file shared by the workers), use redis://, or set WEB_CONCURRENCY=1"
+        )
+
+
+_refuse_per_process_counters()
 # Build the app once in the master, then fork: faster start, config errors stop start-up at once.
 preload_app = True
 accesslog = None

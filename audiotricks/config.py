@@ -13,7 +13,7 @@ ENCRYPTION_KEY           development value                            32 bytes, 
 ENCRYPTION_OLD_KEYS      empty                                        older keys, decrypt only
 CORS_ORIGINS             http://localhost:5173,http://localhost:3000  frontend origins
 RATELIMIT_ENABLED        true                                         false turns every limit off
-RATELIMIT_STORAGE_URI    memory://                                    redis://… for several instances
+RATELIMIT_STORAGE_URI    SQLite file in the instance folder           redis://… for several instances
 RATELIMIT_DEFAULT        300 per minute                               every /api/ route, per IP
 RATELIMIT_LOGIN          10 per minute                                login, per IP
 RATELIMIT_LOGIN_ACCOUNT  10 per 15 minutes                            failed logins per account
@@ -54,6 +54,8 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"
 DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decode()
 SQLITE_FILENAME = "audiotricks.db"
+# Rate-limit counters shared by every worker of one host (audiotricks.ratelimits.sqlite_storage).
+RATELIMIT_SQLITE_FILENAME = "ratelimits.db"
 MAX_JWT_EXPIRES_IN = 366 * 86400  # a session longer than a year is a configuration mistake
 
 
@@ -173,7 +175,10 @@ class Config:
             encryption_old_keys=_split(env.get("ENCRYPTION_OLD_KEYS", "")),
             cors_origins=_split(text("CORS_ORIGINS", ",".join(cls.cors_origins))),
             ratelimit_enabled=_flag(text("RATELIMIT_ENABLED", "true")),
-            ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
+            ratelimit_storage_uri=text(
+                "RATELIMIT_STORAGE_URI",
+                "sqlite:///" + os.path.join(instance_path, RATELIMIT_SQLITE_FILENAME),
+            ),
             ratelimit_default=text("RATELIMIT_DEFAULT", cls.ratelimit_default),
             ratelimit_login=text("RATELIMIT_LOGIN", cls.ratelimit_login),
             ratelimit_login_account=text("RATELIMIT_LOGIN_ACCOUNT", cls.ratelimit_login_account),
@@ -273,8 +278,10 @@ def _rate_limit_problems(config: Config) -> list[str]:
             parse_many(value)
         except ValueError:
             problems.append(f"{name} must be a rate limit such as '10 per minute'")
-    if not config.ratelimit_storage_uri.startswith(("memory://", "redis://", "rediss://", "redis+")):
-        problems.append("RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL")
+    if not config.ratelimit_storage_uri.startswith(
+        ("memory://", "sqlite:///", "redis://", "rediss://", "redis+")
+    ):
+        problems.append("RATELIMIT_STORAGE_URI must be sqlite:///…, memory:// or a redis:// URL")
     return problems
 
 
@@ -294,4 +301,9 @@ def _production_problems(config: Config) -> list[str]:
         problems.append("ENCRYPTION_OLD_KEYS must not contain the development default")
     if config.bcrypt_rounds < 10:
         problems.append("BCRYPT_ROUNDS must be at least 10 in production")
+    if config.ratelimit_enabled and config.ratelimit_storage_uri.startswith("memory://"):
+        problems.append(
+            "RATELIMIT_STORAGE_URI must not be memory:// in production (each worker process would"
+            " count alone): leave it unset (a file shared by the workers of this host) or use redis://"
+        )
     return problems

@@ -98,6 +98,11 @@ class UnsupportedMediaType(ApiError):
     message = "Request body must be JSON (Content-Type: application/json)"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    message = "Too many requests"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     message = "Service temporarily unavailable"
@@ -109,7 +114,7 @@ HTTP_MESSAGES = {
     405: "Method not allowed",
     413: "Request body too large",
     415: UnsupportedMediaType.message,
-    429: "Too many requests",
+    429: TooManyRequests.message,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from audiotricks.errors import MalformedJson, UnsupportedMediaType, ValidationFailed, field_errors
 
@@ -23,9 +24,71 @@ def envelope(message: str, data: dict[str, Any], status: int = 200) -> tuple[Res
     return jsonify({"message": message, "data": data}), status
 
 
+# Deeper bodies are refused: no request needs them, and they only serve to exhaust a parser.
+JSON_MAX_DEPTH = 32
+
+
+class _DuplicateKey(ValueError):
+    """Two members of one JSON object share a name: readers disagree on which one counts."""
+
+
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are Python extensions, not JSON.
     raise ValueError(f"invalid JSON constant {name}")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey()
+    return obj
+
+
+def json_depth_exceeds(value: Any, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than ``limit`` (``{}`` is depth 1).
+
+    Iterative, so no input can exhaust the stack here.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _body_error(message: str) -> ValidationFailed:
+    return ValidationFailed(errors=[{"field": "body", "message": message}])
+
+
+def loads_json(raw: bytes) -> Any:
+    """Parse a request body strictly: UTF-8, no NaN, no duplicate keys, at most 32 levels deep.
+
+    Every reader of a body (the view, the logs' secret scrubbing, a rate-limit key) must see the
+    same value; a duplicate key would let two readers disagree, so it is refused outright.
+    """
+    try:
+        payload = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_object,
+        )
+    except _DuplicateKey:
+        raise _body_error("Must not contain duplicate keys.") from None
+    except RecursionError:  # the parser's own stack limit: far deeper than allowed
+        raise _body_error(f"Must not be nested deeper than {JSON_MAX_DEPTH} levels.") from None
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedJson() from None
+    if json_depth_exceeds(payload):
+        raise _body_error(f"Must not be nested deeper than {JSON_MAX_DEPTH} levels.")
+    return payload
 
 
 def unstorable(text: str) -> bool:
@@ -56,6 +119,21 @@ def _unstorable_paths(value: Any, path: str = "") -> list[str]:
     return found
 
 
+def read_body() -> bytes:
+    """The raw request body, or 413 when it is larger than MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses an oversized body up front only when ``Content-Length`` announces it; a
+    streamed (chunked) body is silently cut at the limit. One byte more past the limit means
+    the body did not fit.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return raw
+
+
 def parse_json_object() -> dict[str, Any]:
     """The request body as a JSON object, or the contract's 415 / 400."""
     if request.mimetype != "application/json":
@@ -63,15 +141,9 @@ def parse_json_object() -> dict[str, Any]:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("Request body must be UTF-8 encoded JSON")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise MalformedJson() from None
+    payload = loads_json(read_body())
     if not isinstance(payload, dict):
-        raise ValidationFailed(
-            errors=[{"field": "body", "message": "Request body must be a JSON object."}]
-        )
+        raise _body_error("Request body must be a JSON object.")
     refused = _unstorable_paths(payload)
     if refused:
         message = "Must not contain NUL characters or unpaired surrogates."

@@ -48,6 +48,7 @@ from audiotricks.errors import (
 )
 from audiotricks.extensions import SESSION_CHECK_BIND, db
 from audiotricks.models import AuthSession, User, UserSettings, utcnow
+from audiotricks.ratelimits import account_key, password_attempt
 from audiotricks.runtime import current_config
 from audiotricks.security.passwords import (
     constant_time_equals,
@@ -114,11 +115,17 @@ def _violated_constraint(exc: IntegrityError) -> str | None:
     return None
 
 
+def identifier_key(field: str, value: str) -> str:
+    """The form an email or username is stored and compared in."""
+    return value.strip().lower() if field == "email" else value.lower()
+
+
 def find_user(email: str | None = None, username: str | None = None) -> User | None:
     """The user with this email or username, compared case-insensitively."""
     if email is not None:
-        return db.session.scalar(select(User).where(User.email == email.strip().lower()))
-    return db.session.scalar(select(User).where(User.username_key == (username or "").lower()))
+        return db.session.scalar(select(User).where(User.email == identifier_key("email", email)))
+    key = identifier_key("username", username or "")
+    return db.session.scalar(select(User).where(User.username_key == key))
 
 
 def authenticate(user: User | None, password: str) -> User:
@@ -344,12 +351,17 @@ def revoke_other_sessions(user: User, current: AuthSession) -> int:
 
 
 def _require_password(user: User, password: str, field: str) -> None:
-    """ValidationFailed on ``field`` unless ``password`` is the user's."""
+    """ValidationFailed on ``field`` unless ``password`` is the user's.
+
+    A wrong password here counts as a failed login of the account: whoever holds a stolen token
+    must not get a password oracle with a looser limit than the login's.
+    """
     password_hash = user.password_hash
     # End the read transaction first: no pooled connection is held while bcrypt runs.
     db.session.commit()
-    if not verify_password(password, password_hash):
-        raise ValidationFailed(errors=[{"field": field, "message": "Password is incorrect."}])
+    with password_attempt(account_key(user.id)):
+        if not verify_password(password, password_hash):
+            raise ValidationFailed(errors=[{"field": field, "message": "Password is incorrect."}])
 
 
 def change_password(

@@ -11,7 +11,14 @@ from flask import Response, g, request
 from audiotricks.auth import bp, service
 from audiotricks.auth.decorators import require_session
 from audiotricks.http import envelope, json_body, responds
-from audiotricks.ratelimits import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, REGISTER_PER_IP, rate_limited
+from audiotricks.ratelimits import (
+    LOGIN_PER_IP,
+    REGISTER_PER_IP,
+    account_key,
+    password_attempt,
+    rate_limited,
+    unknown_identifier_key,
+)
 from audiotricks.schemas.auth import (
     AuthSessionSchema,
     ChangePasswordSchema,
@@ -51,13 +58,24 @@ def register(body: dict[str, Any]) -> tuple[Response, int]:
 
 
 @bp.post("/login")
-@rate_limited(LOGIN_PER_IP, LOGIN_PER_ACCOUNT)
-@responds(200, LoginEnvelope, 401, 403)
+@rate_limited(LOGIN_PER_IP)
+@responds(200, LoginEnvelope, 401, 403, 429)
 @json_body(LoginSchema)
 def login(body: dict[str, Any]) -> tuple[Response, int]:
-    """Log in with email or username and get a bearer token."""
-    user = service.find_user(email=body.get("email"), username=body.get("username"))
-    user = service.authenticate(user, body["password"])
+    """Log in with email or username and get a bearer token.
+
+    Every password check is counted against the account's failure budget before it runs (429
+    once spent, even for the right password); a successful login gives its unit back.
+    """
+    field = "email" if "email" in body else "username"
+    identifier = body[field]
+    user = service.find_user(**{field: identifier})
+    if user is not None:
+        budget = account_key(user.id)
+    else:
+        budget = unknown_identifier_key(field, service.identifier_key(field, identifier))
+    with password_attempt(budget):
+        user = service.authenticate(user, body["password"])
     issued = service.start_session(user, request.user_agent.string, request.remote_addr)
     log.info(
         "login succeeded",
@@ -132,14 +150,15 @@ def revoke_other_sessions() -> tuple[Response, int]:
 
 
 @bp.put("/password")
-@responds(200, EmptyEnvelope)
+@responds(200, EmptyEnvelope, 429)
 @require_session
 @json_body(ChangePasswordSchema)
 def change_password(body: dict[str, Any]) -> tuple[Response, int]:
     """Change the caller's password and revoke their other sessions.
 
-    A wrong ``currentPassword`` is a 400 on that field; a ``newPassword`` equal to the current one
-    is a 400 on ``newPassword``. The current session keeps working.
+    A wrong ``currentPassword`` is a 400 on that field and counts as a failed login of the
+    account (429 once the budget is spent); a ``newPassword`` equal to the current one is a 400
+    on ``newPassword``. The current session keeps working.
     """
     service.change_password(
         g.user, g.auth_session, body["current_password"], body["new_password"]
@@ -148,13 +167,14 @@ def change_password(body: dict[str, Any]) -> tuple[Response, int]:
 
 
 @bp.delete("/me")
-@responds(200, EmptyEnvelope)
+@responds(200, EmptyEnvelope, 429)
 @require_session
 @json_body(DeleteAccountSchema)
 def delete_account(body: dict[str, Any]) -> tuple[Response, int]:
     """Delete the caller's account with its sessions and settings (the password confirms it).
 
-    A wrong ``password`` is a 400 on that field. The email and username become free again.
+    A wrong ``password`` is a 400 on that field and counts as a failed login of the account (429
+    once the budget is spent). The email and username become free again.
     """
     service.delete_account(g.user, body["password"])
     return envelope("Account deleted", {})

@@ -3,11 +3,13 @@ the 429 shape, proxy trust, and failing open when Redis is down."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -272,7 +274,7 @@ def test_redis_outage_fails_open_with_a_warning(
 
 
 @pytest.mark.parametrize("limits", [{"ratelimit_login_account": "1 per 15 minutes"}], indirect=True)
-def test_bodies_the_account_key_cannot_read_keep_their_own_errors(
+def test_bodies_that_cannot_be_read_keep_their_own_errors(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -284,3 +286,129 @@ def test_bodies_the_account_key_cannot_read_keep_their_own_errors(
         assert client.post(LOGIN, json=["a"]).status_code == 400
     # None of them looked like a storage failure.
     assert not [r for r in caplog.records if "unreachable" in r.getMessage()]
+
+
+def change_password(client: FlaskClient, token: str, current: str) -> Any:
+    return client.put(
+        "/api/v1/auth/password",
+        json={"currentPassword": current, "newPassword": "Brand-New-Horse-7"},
+        headers=AuthActions.headers(token),
+    )
+
+
+@pytest.mark.parametrize("limits", [{"ratelimit_login_account": "3 per 15 minutes"}], indirect=True)
+def test_a_wrong_password_on_reauthentication_counts_as_a_failed_login(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    """A stolen token must not be a password oracle with a looser limit than the login's."""
+    token = auth.signup()
+    headers = auth.headers(token)
+    assert change_password(client, token, "Wrong-Horse-1").status_code == 400
+    wrong_delete = client.delete("/api/v1/auth/me", json={"password": "Wrong-Horse-2"}, headers=headers)
+    assert wrong_delete.status_code == 400
+    assert login(client, "Wrong-Horse-3", email="alice@example.com").status_code == 401
+    # The budget is spent, wherever it was spent: every password check of the account is refused.
+    assert_too_many(change_password(client, token, PASSWORD))
+    assert_too_many(client.delete("/api/v1/auth/me", json={"password": PASSWORD}, headers=headers))
+    assert_too_many(login(client, email="alice@example.com"))
+    # Refused before the check: the password did not change and the account still exists.
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("limits", [{"ratelimit_login_account": "3 per 15 minutes"}], indirect=True)
+def test_a_right_password_gives_its_attempt_back(client: FlaskClient, auth: AuthActions) -> None:
+    token = auth.signup()
+    for _ in range(2):
+        assert login(client, "Wrong-Horse-42", email="alice@example.com").status_code == 401
+    for _ in range(5):  # successes, by login and by re-authentication, spend nothing
+        assert login(client, email="alice@example.com").status_code == 200
+    assert change_password(client, token, PASSWORD).status_code == 200
+    assert login(client, "Wrong-Horse-42", email="alice@example.com").status_code == 401
+    assert_too_many(login(client, "Brand-New-Horse-7", email="alice@example.com"))
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"ratelimit_login": "50 per minute", "ratelimit_login_account": "10 per 15 minutes"}],
+    indirect=True,
+)
+def test_login_headers_report_the_ip_limit_never_the_account_budget(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    """The account's remaining failures would link an address to a username (fail by one name,
+    watch the count drop when trying the other)."""
+    auth.register()
+    seen = []
+    for identity in ({"username": "alice"}, {"email": "alice@example.com"}, {"username": "ghost"}):
+        response = login(client, "Wrong-Horse-42", **identity)
+        assert response.status_code == 401
+        assert response.headers["X-RateLimit-Limit"] == "50"
+        seen.append(int(response.headers["X-RateLimit-Remaining"]))
+    assert seen == [49, 48, 47]  # one per request from this IP, whatever account it named
+
+
+def test_unknown_logins_are_stored_under_a_keyed_hash(
+    database_url: str, redis_url: str | None
+) -> None:
+    """A dump of the storage must not be reversible by hashing a list of addresses."""
+    if redis_url is None:
+        services.unavailable("no Redis (set TEST_REDIS_URL or install redis-server)")
+    prefix = f"test-{uuid.uuid4().hex}"
+    app = create_app(
+        make_config(
+            database_url,
+            ratelimit_enabled=True,
+            ratelimit_storage_uri=redis_url,
+            ratelimit_key_prefix=prefix,
+            ratelimit_login_account="2 per 15 minutes",
+        )
+    )
+    client = app.test_client()
+    for _ in range(2):
+        assert login(client, "Wrong-Horse-42", email="Ghost@Example.com").status_code == 401
+    assert_too_many(login(client, "Wrong-Horse-42", email="ghost@example.com"))
+    connection = redis.Redis.from_url(redis_url)
+    keys = [key.decode() for key in connection.scan_iter(f"*{prefix}*")]
+    connection.close()
+    account_keys = [key for key in keys if "password-attempts" in key]
+    assert len(account_keys) == 1
+    assert "email:" in account_keys[0]
+    assert "ghost" not in account_keys[0].lower()
+    assert hashlib.sha256(b"ghost@example.com").hexdigest()[:32] not in account_keys[0]
+    close_rate_limit_storage(app)
+    dispose_engines(app)
+
+
+@pytest.mark.parametrize("limits", [{"ratelimit_default": "3 per minute"}], indirect=True)
+def test_unknown_api_routes_are_limited_per_ip(client: FlaskClient) -> None:
+    paths = ["/api/v1/nope", "/api/v1/" + "a" * 4000, "/api/v2/x"]
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.headers["X-RateLimit-Limit"] == "3"
+    assert_too_many(client.get("/api/v1/another"))
+    assert_too_many(client.patch("/api/v1/auth/me"))  # a 405 costs the same budget ...
+    assert client.get("/api/v1/auth/me").status_code == 401  # ... which known routes do not share
+    assert client.get("/not-api-" + "b" * 100).status_code == 404
+
+
+def test_a_storage_outage_still_counts_failed_logins(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed = services.free_port()  # nothing listens there
+    config = make_config(
+        database_url,
+        ratelimit_enabled=True,
+        ratelimit_storage_uri=f"redis://127.0.0.1:{closed}/0",
+        ratelimit_login_account="2 per 15 minutes",
+    )
+    app = create_app(config)
+    client = app.test_client()
+    AuthActions(client).register()
+    caplog.set_level(logging.WARNING)
+    for _ in range(2):
+        assert login(client, "Wrong-Horse-42", email="alice@example.com").status_code == 401
+    assert_too_many(login(client, email="alice@example.com"))
+    assert any("unreachable" in r.getMessage() for r in caplog.records)
+    close_rate_limit_storage(app)
+    dispose_engines(app)

@@ -27,14 +27,21 @@ def call(
     body: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 30.0,
+    source: str | None = None,
 ) -> Reply:
-    """Send one request to 127.0.0.1:``port`` and read the whole answer."""
+    """Send one request to 127.0.0.1:``port`` and read the whole answer.
+
+    ``source`` is the client address to send from (any 127.x.y.z works on loopback), so one test
+    can be many clients to the per-IP limits.
+    """
     sent = dict(headers or {})
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()
         sent.setdefault("Content-Type", "application/json")
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None
+    )
     started = time.monotonic()
     try:
         connection.request(method, path, body=payload, headers=sent)

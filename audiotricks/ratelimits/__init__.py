@@ -5,23 +5,34 @@ Limiter per app and applies them. One per app, not a module-level instance: Flas
 storage, key prefix and fallback state on the Limiter object, so two apps in one process (tests,
 scripts) would otherwise share counters and settings.
 
-When the storage (Redis) is unreachable the limiter fails open onto per-instance in-memory
+Storage: ``memory://`` counts in one process; the ``sqlite:///`` storage (the default, a file in
+the instance folder, :mod:`.sqlite_storage`) is shared by every worker of a host; ``redis://`` by
+every instance. When the storage is unreachable the limiter falls back onto per-process in-memory
 counters and logs a warning; it checks the storage again with a growing back-off and goes back to
-it once it answers. A Redis outage therefore never turns into failed requests.
+it once it answers. A storage outage therefore never turns into failed requests, and never into
+uncounted password guesses either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
-from werkzeug.exceptions import HTTPException
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from audiotricks.config import Config
+from audiotricks.errors import TooManyRequests
+from audiotricks.ratelimits import sqlite_storage  # noqa: F401  (registers the sqlite:// scheme)
+from audiotricks.runtime import current_config
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +40,13 @@ LIMITER_KEY = "audiotricks.limiter"
 
 # Rule names a view may ask for, mapped to the Limiter.limit arguments built from Config.
 LOGIN_PER_IP = "login_per_ip"
-LOGIN_PER_ACCOUNT = "login_per_account"
 REGISTER_PER_IP = "register_per_ip"
-
-# Longer identifiers fail validation (400) and are never counted, so they are not looked up.
-IDENTIFIER_MAX = 254
+# The failed-password budget of an account (RATELIMIT_LOGIN_ACCOUNT) is counted by
+# password_attempt() inside the views, not by a Flask-Limiter decorator: see its docstring.
+ACCOUNT_SCOPE = "password-attempts"
+IDENTIFIER_DOMAIN = "audiotricks rate-limit identifier"
+UNMATCHED_ROUTE = "unmatched-route"
+FALLBACK_KEY = "audiotricks.limiter_fallback"
 
 # A slow or blackholed Redis must not hold requests for long before the fallback takes over.
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
@@ -54,41 +67,76 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def account_key() -> str:
-    """The account a login names: its user id, or a digest of the identifier when none exists.
+def _request_identity() -> str:
+    # Flask-Limiter exempts requests that match no route; /api/ ones (404, 405) share one budget.
+    if request.endpoint:
+        return request.endpoint
+    return UNMATCHED_ROUTE if request.path.startswith("/api/") else ""
 
-    Keyed on the account rather than on what was typed, so failures by email and by username
-    count against one limit, and a limited account is refused whichever it is named by. An
-    unknown identifier is keyed on a digest of its lower-cased form, so no address ends up in
-    the storage or in Flask-Limiter's own log lines. Read from the raw body because the limit
-    is checked before the view validates it.
+
+def account_key(user_id: object) -> str:
+    """The failed-password budget of an account: one, whether it is named by email or username."""
+    return f"user:{user_id}"
+
+
+def unknown_identifier_key(field: str, identifier: str) -> str:
+    """The budget of a login name that matches no account, keyed on a keyed hash of it.
+
+    HMAC with a secret of this deployment: no address reaches the storage, and a dump of the
+    storage cannot be reversed by hashing a dictionary of addresses. ``identifier`` is given in
+    its stored (normalised) form, so every spelling of one name shares one budget.
     """
-    from audiotricks.auth.service import find_user
-    from audiotricks.http import unstorable
+    secret = current_config().jwt_secret.encode()
+    mac = hmac.new(secret, f"{IDENTIFIER_DOMAIN}:{field}:{identifier}".encode(), hashlib.sha256)
+    return f"{field}:{mac.hexdigest()[:32]}"
 
+
+@contextmanager
+def password_attempt(account: str) -> Iterator[None]:
+    """Count one password check against ``account``'s failure budget; 429 once it is spent.
+
+    The attempt is counted before the password is checked, atomically (one increment that also
+    answers whether the budget allows it), so parallel guesses cannot overshoot the limit; an
+    attempt that succeeds gives its unit back. Anything else (a wrong password, an error) keeps
+    it counted: a failure inside the guard never lets a guess through uncounted. When the storage
+    is unreachable the count moves to this process's memory, as for every other limit.
+    """
+    limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None or not limiter.enabled:
+        yield
+        return
+    config = current_config()
+    item = parse(config.ratelimit_login_account)
+    identifiers = (config.ratelimit_key_prefix, ACCOUNT_SCOPE, account)
+    strategy = limiter.limiter
     try:
-        body = request.get_json(silent=True)
-    except HTTPException:  # too large: the view answers 413 itself
-        body = None
-    if isinstance(body, dict):
-        for field in ("email", "username"):
-            value = body.get(field)
-            if (
-                isinstance(value, str)
-                and value.strip()
-                and len(value) <= IDENTIFIER_MAX
-                and not unstorable(value)
-            ):
-                user = find_user(**{field: value})
-                if user is not None:
-                    return f"user:{user.id}"
-                digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-                return f"{field}:{digest}"
-    return "no-account"  # not a valid login; it gets a 400 and is never counted
+        allowed = strategy.hit(item, *identifiers)
+    except Exception:
+        log.warning("Rate limit storage unreachable - counting password attempts in memory")
+        strategy = current_app.extensions[FALLBACK_KEY]
+        allowed = strategy.hit(item, *identifiers)
+    if not allowed:
+        _refuse(strategy, item, identifiers)
+    yield
+    try:
+        strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
+    except Exception:  # a lost refund only makes the limit stricter
+        log.debug("could not give back a password attempt", exc_info=True)
 
 
-def _failed_login(response: Response) -> bool:
-    return response.status_code == 401
+def _refuse(strategy: RateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
+    log.warning(
+        "rate limit exceeded",
+        extra={"event": "rate_limited", "limit": str(item), "path": request.path},
+    )
+    reset_at = int(strategy.get_window_stats(item, *identifiers).reset_time)
+    g.rate_limit_headers = {
+        "X-RateLimit-Limit": str(item.amount),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(reset_at),
+        "Retry-After": str(max(1, reset_at - int(time.time()))),
+    }
+    raise TooManyRequests()
 
 
 def _not_api() -> bool:
@@ -107,13 +155,6 @@ def _route_limits(config: Config) -> dict[str, dict[str, Any]]:
     post_only: dict[str, Any] = {"methods": ["POST"], "override_defaults": False}
     return {
         LOGIN_PER_IP: {"limit_value": config.ratelimit_login, **post_only},
-        # Only failed logins count; once the account is over, every login for it gets 429.
-        LOGIN_PER_ACCOUNT: {
-            "limit_value": config.ratelimit_login_account,
-            "key_func": account_key,
-            "deduct_when": _failed_login,
-            **post_only,
-        },
         REGISTER_PER_IP: {"limit_value": config.ratelimit_register, **post_only},
     }
 
@@ -133,11 +174,12 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         swallow_errors=True,
         in_memory_fallback_enabled=True,
         on_breach=_log_breach,
+        request_identifier=_request_identity,
         enabled=config.ratelimit_enabled,
     )
     # Registered before the Limiter's own hook, so they run after it (Flask runs them in reverse).
     app.after_request(_retry_after_only_when_limited)
-    app.after_request(_tightest_limit_in_headers)
+    app.after_request(_rate_limit_headers)
     rules = _route_limits(config)
     for endpoint, view in list(app.view_functions.items()):
         for rule in reversed(getattr(view, "rate_limits", ())):
@@ -145,6 +187,7 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         app.view_functions[endpoint] = view
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
+    app.extensions[FALLBACK_KEY] = FixedWindowRateLimiter(MemoryStorage())
     return limiter
 
 
@@ -155,8 +198,15 @@ def _retry_after_only_when_limited(response: Response) -> Response:
     return response
 
 
-def _tightest_limit_in_headers(response: Response) -> Response:
-    # Flask-Limiter reports the limit with the shortest window; on login, where three limits
+def _rate_limit_headers(response: Response) -> Response:
+    # An account's password budget, once spent, is reported on its 429 (which says as much);
+    # never on other answers, where the remaining count would link an address to a username.
+    refused = g.get("rate_limit_headers")
+    if refused is not None and response.status_code == 429:
+        for name, value in refused.items():
+            response.headers[name] = value
+        return response
+    # Flask-Limiter reports the limit with the shortest window; on login, where two limits
     # apply, the client is better served by the one closest to running out.
     limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
     if limiter is None or response.status_code == 429 or "X-RateLimit-Limit" not in response.headers:
