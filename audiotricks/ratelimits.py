@@ -36,7 +36,7 @@ REGISTER_PER_IP = "register_per_ip"
 IDENTIFIER_MAX = 254
 
 # A slow or blackholed Redis must not hold requests for long before the fallback takes over.
-REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
 
 def rate_limited(*rules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -140,9 +140,10 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
     app.after_request(_tightest_limit_in_headers)
     rules = _route_limits(config)
     for endpoint, view in list(app.view_functions.items()):
+        wrapped: Callable[..., Any] = view
         for rule in reversed(getattr(view, "rate_limits", ())):
-            view = limiter.limit(**rules[rule])(view)
-        app.view_functions[endpoint] = view
+            wrapped = limiter.limit(**rules[rule])(wrapped)
+        app.view_functions[endpoint] = wrapped
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
     return limiter
