@@ -1,4 +1,5 @@
-# AudioTricks backend. `make run` serves the API; `make test` runs every test. Both set up first.
+# AudioTricks backend. `make run` serves the API; `make test` runs every test; `make lint` runs the
+# linter and the type checker. All set up first.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,13 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := audiotricks:create_app
 
-.PHONY: help install run dev migrate test bench clean
+.PHONY: help install run dev migrate test lint bench clean
 
 help:
 	@echo "make run      install, migrate and serve the API with gunicorn on $(HOST):$(PORT)"
 	@echo "make dev      the same with Flask's debug server (auto-reload, console logs)"
 	@echo "make migrate  apply database migrations (DATABASE_URL, or the SQLite default)"
 	@echo "make test     install and run the whole test suite"
+	@echo "make lint     install, then ruff on the whole tree and mypy on audiotricks/"
 	@echo "make bench    benchmark under gunicorn on PostgreSQL (see bench/README.md)"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
@@ -38,8 +40,13 @@ dev: migrate
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint only: the tree is not auto-formatted. Settings in ruff.toml and setup.cfg [mypy].
+lint: install
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy audiotricks
+
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

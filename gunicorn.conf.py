@@ -66,7 +66,8 @@ loglevel = _env("LOG_LEVEL", "info").lower()
 # nothing here needs to resize workers at run time.
 control_socket_disable = True
 # Worker heartbeats in memory, not on a disk that may be slow or read-only.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn creates its own private files there (mkstemp), so a shared directory is safe.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
 
 def _remove_metrics_dir(path: str, master_pid: int) -> None:

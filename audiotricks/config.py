@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 ENVIRONMENTS = ("development", "test", "production")
 
 # Development defaults: usable with no environment at all, refused in production.
-DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"
+DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"  # noqa: S105 - refused in production
 DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decode()
 SQLITE_FILENAME = "audiotricks.db"
 # Rate-limit counters shared by every worker of one host (audiotricks.ratelimits.sqlite_storage).

@@ -104,7 +104,7 @@ def request_secrets() -> list[str]:
         if request.mimetype == "application/json":
             # cache=True: the view still reads the same body; silent: a bad body is not our problem.
             _sensitive_values(request.get_json(silent=True, cache=True), found)
-    except Exception:  # a body too large, a closed stream: log the record all the same
+    except Exception:  # noqa: S110 - a body too large, a closed stream: log the record all the same
         pass
     secrets = [s for s in found if len(s) >= REQUEST_SECRET_MIN]
     g._log_secrets = secrets
@@ -165,7 +165,7 @@ class RedactingFilter(logging.Filter):
         record.msg = self.redact_text(message, secrets)
         record.args = None
         if isinstance(getattr(record, "request_id", None), str):
-            record.request_id = self.redact_text(record.request_id, secrets)
+            record.request_id = self.redact_text(record.request_id, secrets)  # type: ignore[attr-defined]
         for key, value in list(vars(record).items()):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue

@@ -63,7 +63,10 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         "tags": [rule.endpoint.split(".")[-2] if "." in rule.endpoint else "service"],
         "responses": {
             str(status): _response("Success", schema),
-            **{str(code): _response(descriptions.get(code) or STATUS_TEXT.get(code, "Error"), body) for code, body in sorted(statuses.items())},
+            **{
+                str(code): _response(descriptions.get(code) or STATUS_TEXT.get(code, "Error"), body)
+                for code, body in sorted(statuses.items())
+            },
         },
     }
     details = doc.partition("\n")[2].strip()
@@ -84,7 +87,10 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             "schema": {"type": "string", "format": "uuid"}
             if match["converter"] == "uuid"
             # A converter may describe its values itself (the settings provider lists its names).
-            else dict(getattr(rule.map.converters.get(match["converter"] or ""), "openapi_schema", None) or {"type": "string"}),
+            else dict(
+                getattr(rule.map.converters.get(match["converter"] or ""), "openapi_schema", None)
+                or {"type": "string"}
+            ),
         }
         for match in _PATH_ARGUMENT.finditer(rule.rule)
     ]

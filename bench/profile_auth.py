@@ -29,7 +29,9 @@ PASSWORD = "Bench-Password-2026"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile of /me")
     options = parser.parse_args()

@@ -30,7 +30,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    def skip_empty(context, revision, directives):  # noqa: ANN001 - Alembic's hook signature
+    def skip_empty(context, revision, directives):  # Alembic's hook signature
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []
             logger.info("No changes in schema detected.")

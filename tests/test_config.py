@@ -123,6 +123,7 @@ def test_production_start_with_default_secrets_fails_with_the_message(tmp_path):
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
 
     assert result.returncode != 0

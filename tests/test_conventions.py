@@ -164,8 +164,16 @@ def test_unreachable_database_is_503(tmp_path):
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("/api/v1/auth/register", '{"email": "a@example.com", "username": "alice", "password": "Aa1\\ud800xyzw"}', "password"),
-        ("/api/v1/auth/login", '{"email": "a@example.com", "password": "Correct-Horse-42\\udfff"}', "password"),
+        (
+            "/api/v1/auth/register",
+            '{"email": "a@example.com", "username": "alice", "password": "Aa1\\ud800xyzw"}',
+            "password",
+        ),
+        (
+            "/api/v1/auth/login",
+            '{"email": "a@example.com", "password": "Correct-Horse-42\\udfff"}',
+            "password",
+        ),
         ("/api/v1/auth/login", '{"username": "al\\ud800ice", "password": "Correct-Horse-42"}', "username"),
         ("/api/v1/auth/login", '{"\\ud800": 1, "password": "Correct-Horse-42"}', "body"),
     ],

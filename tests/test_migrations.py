@@ -28,6 +28,7 @@ def test_flask_db_check_reports_no_drift(app):
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
 
     assert result.returncode == 0, result.stderr

@@ -93,7 +93,7 @@ def _rotate_one(
         .where(UserSettings.user_id == user_id, column == ciphertext)
         .values({column: fresh, UserSettings.updated_at: UserSettings.updated_at})
     )
-    if result.rowcount == 1:
+    if result.rowcount == 1:  # type: ignore[attr-defined]  # DML: a CursorResult
         counts.reencrypted += 1
     else:
         counts.changed += 1

@@ -49,7 +49,7 @@ UNMATCHED_ROUTE = "unmatched-route"
 FALLBACK_KEY = "audiotricks.limiter_fallback"
 
 # A slow or blackholed Redis must not hold requests for long before the fallback takes over.
-REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
 
 def rate_limited(*rules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -182,9 +182,10 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
     app.after_request(_rate_limit_headers)
     rules = _route_limits(config)
     for endpoint, view in list(app.view_functions.items()):
+        wrapped: Callable[..., Any] = view
         for rule in reversed(getattr(view, "rate_limits", ())):
-            view = limiter.limit(**rules[rule])(view)
-        app.view_functions[endpoint] = view
+            wrapped = limiter.limit(**rules[rule])(wrapped)
+        app.view_functions[endpoint] = wrapped
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
     app.extensions[FALLBACK_KEY] = FixedWindowRateLimiter(MemoryStorage())

@@ -19,7 +19,7 @@ class BaseSchema(Schema):
         # In Meta rather than per call, so nested schemas refuse unknown fields too.
         unknown = RAISE
 
-    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+    def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
         field_obj.data_key = to_camel(field_obj.data_key or field_name)
 
 

@@ -1,5 +1,7 @@
 """Preferences and the API-key vault: ``/api/v1/settings``."""
 
+from typing import Any, ClassVar
+
 from flask import Blueprint
 from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
@@ -11,7 +13,7 @@ class ProviderConverter(BaseConverter):
     """Matches only the known providers, so any other name is an unknown route (404)."""
 
     regex = "(?:" + "|".join(PROVIDERS) + ")"
-    openapi_schema = {"type": "string", "enum": list(PROVIDERS)}
+    openapi_schema: ClassVar[dict[str, Any]] = {"type": "string", "enum": list(PROVIDERS)}
 
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")

@@ -21,13 +21,13 @@ def bad_bodies(valid: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
         ("unknown field", {"json": {**valid, "extra": 1}}, 400),
         ("nul character", {"json": {k: v + "\x00" for k, v in valid.items()}}, 400),
     ]
-    for name in valid:
+    for name, value in valid.items():
         cases += [
             (f"missing {name}", {"json": {k: v for k, v in valid.items() if k != name}}, 400),
             (f"null {name}", {"json": {**valid, name: None}}, 400),
             (f"number {name}", {"json": {**valid, name: 12345678}}, 400),
-            (f"list {name}", {"json": {**valid, name: [valid[name]]}}, 400),
-            (f"object {name}", {"json": {**valid, name: {"value": valid[name]}}}, 400),
+            (f"list {name}", {"json": {**valid, name: [value]}}, 400),
+            (f"object {name}", {"json": {**valid, name: {"value": value}}}, 400),
             (f"empty {name}", {"json": {**valid, name: ""}}, 400),
             (f"too long {name}", {"json": {**valid, name: "Aa1" * 30}}, 400),
         ]

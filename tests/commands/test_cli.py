@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from audiotricks.extensions import db
 from audiotricks.models import AuthSession, User, utcnow
 from tests.conftest import PASSWORD
-from tests.helpers import row_counts, scalar, session_column, session_id, set_session, user_id
+from tests.helpers import row_counts, scalar, session_column, session_id, user_id
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"

@@ -28,7 +28,10 @@ from tests.conftest import PASSWORD, dispose_engines, make_config
 CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver")
 
-PAGE = b"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>frontend</title></head><body></body></html>"
+PAGE = (
+    b"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>frontend</title></head>"
+    b"<body></body></html>"
+)
 
 # Runs in the page: register, log in, read /me; every step reports what the page could see.
 FLOW = """
@@ -58,14 +61,14 @@ async function call(method, path, body, token) {
 
 def _serve_page(port: int) -> ThreadingHTTPServer:
     class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(PAGE)))
             self.end_headers()
             self.wfile.write(PAGE)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Page)

@@ -124,7 +124,8 @@ def instances(
     started: list[Instance] = []
     try:
         for name in ("a", "b"):
-            started.append(Instance(name, env, log_dir))
+            # One at a time: each must be in the list before the next starts, for the cleanup.
+            started.append(Instance(name, env, log_dir))  # noqa: PERF401
         yield started[0], started[1]
     finally:
         for instance in started:

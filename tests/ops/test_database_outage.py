@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from audiotricks.config import normalise_database_url
-
 from tests import services
 from tests.conftest import PASSWORD, migrated
 from tests.ops.client import Reply, call

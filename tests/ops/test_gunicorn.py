@@ -74,6 +74,7 @@ def test_a_configuration_error_stops_start_up_with_one_message(tmp_path: Path) -
         env=env,
         capture_output=True,
         text=True,
+        check=False,
         timeout=60,
     )
     assert finished.returncode == 1

@@ -196,7 +196,7 @@ GOOD_BODY = "a" * 30
         ("elevenlabs", GOOD_BODY[:10] + "\x07" + GOOD_BODY[10:]),
         ("elevenlabs", GOOD_BODY[:10] + "\x7f" + GOOD_BODY[10:]),
         ("elevenlabs", GOOD_BODY[:10] + "é" + GOOD_BODY[10:]),
-        ("elevenlabs", GOOD_BODY[:10] + "ｋ" + GOOD_BODY[10:]),
+        ("elevenlabs", GOOD_BODY[:10] + "ｋ" + GOOD_BODY[10:]),  # noqa: RUF001 - the point
         ("elevenlabs", GOOD_BODY[:10] + "🔑" + GOOD_BODY[10:]),
         ("openai", "pk-" + GOOD_BODY),
         ("openai", "SK-" + GOOD_BODY),

@@ -161,7 +161,7 @@ def test_removing_the_old_key_too_early_is_caught(
 
 
 def test_check_lists_tampered_rows(app: Flask, database_url: str, stored: Any, runner: Any) -> None:
-    headers, key = stored[("u3", "elevenlabs")]
+    headers, _key = stored[("u3", "elevenlabs")]
     with app.app_context():
         db.session.execute(
             text(
