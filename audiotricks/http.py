@@ -52,14 +52,11 @@ def json_depth_exceeds(value: Any, limit: int = JSON_MAX_DEPTH) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
+        if not isinstance(item, dict | list):
             continue
         if depth > limit:
             return True
+        children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children)
     return False
 
@@ -128,9 +125,9 @@ def read_body() -> bytes:
     """
     raw = request.get_data(cache=True)
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        if request.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
+    streamed = request.content_length is None
+    if streamed and limit is not None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
     return raw
 
 

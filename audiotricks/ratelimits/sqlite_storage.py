@@ -57,7 +57,7 @@ def path_of(uri: str) -> str:
 class SQLiteStorage(Storage):
     """A ``limits`` storage (fixed-window counters) in one SQLite file."""
 
-    STORAGE_SCHEME = [SCHEME]
+    STORAGE_SCHEME = [SCHEME]  # noqa: RUF012  (the name and type the limits library reads)
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
