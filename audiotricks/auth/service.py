@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from audiotricks.emails import email_lookup_keys
 from audiotricks.errors import (
     AccountDeactivated,
     Conflict,
@@ -115,9 +116,12 @@ def _violated_constraint(exc: IntegrityError) -> str | None:
 
 
 def find_user(email: str | None = None, username: str | None = None) -> User | None:
-    """The user with this email or username, compared case-insensitively."""
+    """The user with this email (normalised, see audiotricks.emails) or username (any case)."""
     if email is not None:
-        return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        keys = email_lookup_keys(email)
+        matches = db.session.scalars(select(User).where(User.email.in_(keys)))
+        found = {user.email: user for user in matches}
+        return next((found[key] for key in keys if key in found), None)
     return db.session.scalar(select(User).where(User.username_key == (username or "").lower()))
 
 
