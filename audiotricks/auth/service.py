@@ -458,7 +458,7 @@ def delete_account(user: User, password: str) -> None:
 
 
 def find_user_by_login(identifier: str) -> User | None:
-    """The user named by an email (it has an ``@``) or a username, case-insensitively."""
+    """The user named by an email (it has an ``@``; normalised) or a username (any case)."""
     if "@" in identifier:
         return find_user(email=identifier)
     return find_user(username=identifier)
