@@ -1,15 +1,17 @@
-"""The migrations build exactly the models' schema on both engines (``flask db check``)."""
+"""The migrations build exactly the models' schema on both engines (``flask db check``), and
+upgrade a database of the previous release without losing data."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from audiotricks.extensions import db
 
@@ -57,3 +59,168 @@ def test_downgrade_then_upgrade_round_trips(app, table):
         assert table not in inspect(db.engine).get_table_names()
         upgrade()
         assert table in inspect(db.engine).get_table_names()
+
+
+# --- 0002: credentials versions and normalised emails, on a database of the previous release ---
+
+NFD_JOSE = "jose\u0301@example.com"  # "josé" with a combining accent
+NFC_ZOE, NFD_ZOE = "zo\u00e9@example.com", "zoe\u0301@example.com"  # a pair that collides
+LONG_LOCAL = "a" * 65 + "@example.com"  # accepted before the 64-character limit
+# Stored email before the upgrade -> after it.
+PREVIOUS_RELEASE_EMAILS = {
+    NFD_JOSE: "jos\u00e9@example.com",
+    "a@xn--bcher-kva.de": "a@b\u00fccher.de",
+    "c@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.org": "c@example.org",  # full-width domain
+    NFC_ZOE: NFC_ZOE,  # already normalised
+    NFD_ZOE: NFD_ZOE,  # its normalised form is the row above's: left as it is
+    LONG_LOCAL: LONG_LOCAL,  # not valid today: left as it is
+    "bob@example.com": "bob@example.com",
+}
+
+
+@pytest.fixture
+def previous_release_url(engine: str, tmp_path, postgres_url_or_none):
+    """An empty database of the engine under test, not migrated."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'previous.db'}"
+        return
+    from tests import services
+
+    if postgres_url_or_none is None:
+        services.unavailable("no PostgreSQL (set TEST_DATABASE_URL or install PostgreSQL)")
+    with services.scratch_database(postgres_url_or_none) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url_or_none(engine: str, request: pytest.FixtureRequest):
+    return request.getfixturevalue("postgres_url") if engine == "postgresql" else None
+
+
+def _seed_previous_release(app) -> dict[str, dict]:
+    """Users (one session each) written with the 0001 schema, as the previous release did."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from audiotricks.models import utcnow
+    from audiotricks.security.passwords import hash_password
+    from audiotricks.security.tokens import issue_token, token_hash
+    from tests.conftest import TEST_JWT_SECRET
+
+    users = sa.table(*_columns("users", "id email username username_key password_hash "
+                                        "is_active created_at updated_at"))
+    sessions = sa.table(*_columns("sessions", "id user_id token_hash created_at expires_at "
+                                              "last_used_at"))
+    now, seeded = utcnow(), {}
+    with app.app_context(), db.engine.begin() as connection:
+        for number, email in enumerate(PREVIOUS_RELEASE_EMAILS):
+            user_id, session_id = uuid.uuid4(), uuid.uuid4()
+            password = f"Previous-Release-{number}"
+            connection.execute(users.insert().values(
+                id=user_id, email=email, username=f"user{number}", username_key=f"user{number}",
+                password_hash=hash_password(password, 4), is_active=True,
+                created_at=now, updated_at=now,
+            ))
+            token, expires_at = issue_token(user_id, session_id, TEST_JWT_SECRET, 3600, now)
+            connection.execute(sessions.insert().values(
+                id=session_id, user_id=user_id, token_hash=token_hash(token), created_at=now,
+                expires_at=expires_at, last_used_at=now - timedelta(hours=1),
+            ))
+            seeded[email] = {"id": str(user_id), "password": password, "token": token}
+    return seeded
+
+
+def _columns(table: str, names: str) -> list:
+    import sqlalchemy as sa
+
+    from audiotricks.models import UtcDateTime
+
+    types = {"id": sa.Uuid(), "user_id": sa.Uuid(), "is_active": sa.Boolean()}
+    stamps = {"created_at", "updated_at", "expires_at", "last_used_at"}
+    return [table] + [
+        sa.column(name, UtcDateTime() if name in stamps else types.get(name, sa.String()))
+        for name in names.split()
+    ]
+
+
+def _rows(app) -> tuple[dict[str, str], int]:
+    from sqlalchemy import text
+
+    with app.app_context(), db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, email FROM users"))
+        emails = {str(uuid.UUID(str(user_id))): email for user_id, email in rows}
+        sessions = connection.execute(text("SELECT count(*) FROM sessions")).scalar_one()
+    return emails, sessions
+
+
+def _assert_no_drift(app) -> None:
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_0002_upgrades_a_previous_release_database_without_loss(previous_release_url):
+    from flask_migrate import downgrade, upgrade
+
+    from audiotricks import create_app
+    from tests.conftest import dispose_engines, make_config
+
+    app = create_app(make_config(previous_release_url))
+    try:
+        with app.app_context():
+            upgrade(revision="0001_initial")
+        seeded = _seed_previous_release(app)
+        with app.app_context():
+            upgrade()
+        _assert_no_drift(app)
+
+        emails, sessions = _rows(app)
+        assert sessions == len(seeded)
+        assert emails == {seeded[old]["id"]: new for old, new in PREVIOUS_RELEASE_EMAILS.items()}
+        with app.app_context():
+            versions = db.session.execute(
+                text("SELECT credentials_version FROM users UNION ALL "
+                     "SELECT credentials_version FROM sessions")
+            ).scalars().all()
+        assert versions == [0] * (2 * len(seeded))
+
+        client = app.test_client()
+        for old, user in seeded.items():
+            # A token of the previous release keeps working after the upgrade.
+            headers = {"Authorization": f"Bearer {user['token']}"}
+            me = client.get("/api/v1/auth/me", headers=headers)
+            assert me.status_code == 200, old
+            assert me.get_json()["data"]["user"]["email"] == PREVIOUS_RELEASE_EMAILS[old]
+            # Every account logs in with the spelling it registered with...
+            body = {"email": old, "password": user["password"]}
+            login = client.post("/api/v1/auth/login", json=body)
+            assert login.status_code == 200, old
+            assert login.get_json()["data"]["user"]["id"] == user["id"]
+        # ...and a normalised one with any equivalent spelling.
+        for spelling in ("jos\u00e9@example.com", "JOSE\u0301@Example.COM"):
+            login = client.post(
+                "/api/v1/auth/login",
+                json={"email": spelling, "password": seeded[NFD_JOSE]["password"]},
+            )
+            assert login.get_json()["data"]["user"]["id"] == seeded[NFD_JOSE]["id"]
+        idn = seeded["a@xn--bcher-kva.de"]
+        login = client.post(
+            "/api/v1/auth/login", json={"email": "a@B\u00dcCHER.de", "password": idn["password"]}
+        )
+        assert login.get_json()["data"]["user"]["id"] == idn["id"]
+
+        # Downgrade keeps every row (emails stay normalised); upgrading again changes nothing.
+        before = _rows(app)
+        assert before[1] > sessions  # the logins above added theirs
+        with app.app_context():
+            downgrade(revision="0001_initial")
+            columns = {c["name"] for c in inspect(db.engine).get_columns("users")}
+        assert "credentials_version" not in columns
+        assert _rows(app) == before
+        with app.app_context():
+            upgrade()
+        _assert_no_drift(app)
+        assert _rows(app) == before
+    finally:
+        dispose_engines(app)

@@ -13,6 +13,15 @@ The session check (:func:`load_session`) runs on every authenticated request, so
   needs, and a busy client costs one write a minute instead of one per request.
 - Validity is never cached in the process: every request reads the row, so a revocation (logout,
   password change, deactivation) holds at once on every instance.
+
+Credentials versions close the window between a login reading the user and writing its session
+(a bcrypt hash apart). ``users.credentials_version`` is bumped by the same ``UPDATE`` that sets a
+new password or deactivates the account; a session records the version its login read *before*
+checking the password, and the session check (the same one statement) refuses a session whose
+version is not the user's. :func:`start_session` writes the session only while the user still has
+that version and is active (a guarded ``UPDATE`` of the user row, which also locks it until the
+commit), so the login that loses the race gets 401 instead of a dead token; a session it did
+write before the change is revoked by it.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from audiotricks.emails import email_lookup_keys
 from audiotricks.errors import (
     AccountDeactivated,
     Conflict,
@@ -116,14 +126,17 @@ def _violated_constraint(exc: IntegrityError) -> str | None:
 
 
 def identifier_key(field: str, value: str) -> str:
-    """The form an email or username is stored and compared in."""
-    return value.strip().lower() if field == "email" else value.lower()
+    """The form an email or username is stored and compared in (the normalised address)."""
+    return email_lookup_keys(value)[-1] if field == "email" else value.lower()
 
 
 def find_user(email: str | None = None, username: str | None = None) -> User | None:
-    """The user with this email or username, compared case-insensitively."""
+    """The user with this email (normalised, see audiotricks.emails) or username (any case)."""
     if email is not None:
-        return db.session.scalar(select(User).where(User.email == identifier_key("email", email)))
+        keys = email_lookup_keys(email)
+        matches = db.session.scalars(select(User).where(User.email.in_(keys)))
+        found = {user.email: user for user in matches}
+        return next((found[key] for key in keys if key in found), None)
     key = identifier_key("username", username or "")
     return db.session.scalar(select(User).where(User.username_key == key))
 
@@ -149,25 +162,51 @@ def authenticate(user: User | None, password: str) -> User:
 
 
 def start_session(user: User, user_agent: str | None, ip_address: str | None) -> IssuedToken:
-    """Issue a token and write its session row and ``last_login_at`` in one transaction."""
+    """Issue a token and write its session row and ``last_login_at`` in one transaction.
+
+    ``user`` is the object loaded before the password was checked: the session records the
+    ``credentials_version`` read then. If the password changed or the account was deactivated
+    since, InvalidCredentials (401), as for the old password a moment later.
+    """
     config = current_config()
     now = utcnow()
+    user_id, version = user.id, user.credentials_version
+    # First the guarded UPDATE of the user row: it checks the version the login read and locks the
+    # row until the commit, so a password change or deactivation is wholly before this login (and
+    # fails it here) or wholly after (and revokes the session written below).
+    claimed = db.session.execute(
+        update(User)
+        .where(User.id == user_id, User.credentials_version == version, User.is_active.is_(True))
+        .values(last_login_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # DML: a CursorResult
+        db.session.rollback()
+        log.info(
+            "login refused: credentials changed during the login",
+            extra={"event": "login_failed", "user_id": str(user_id)},
+        )
+        raise InvalidCredentials()
     session_id = uuid.uuid4()
-    token, expires_at = issue_token(user.id, session_id, config.jwt_secret, config.jwt_expires_in, now)
+    token, expires_at = issue_token(
+        user_id, session_id, config.jwt_secret, config.jwt_expires_in, now
+    )
     db.session.add(
         AuthSession(
             id=session_id,
-            user_id=user.id,
+            user_id=user_id,
             token_hash=token_hash(token),
             created_at=now,
             expires_at=expires_at,
             last_used_at=now,
             user_agent=(user_agent or None) and user_agent[:USER_AGENT_MAX],
             ip_address=ip_address,
+            credentials_version=version,
         )
     )
-    user.last_login_at = now
     db.session.commit()
+    set_committed_value(user, "last_login_at", now)
+    set_committed_value(user, "updated_at", now)
     return IssuedToken(token=token, expires_at=expires_at, session_id=session_id)
 
 
@@ -200,6 +239,8 @@ def _check_session(claims: TokenClaims, presented_hash: str, now: datetime) -> d
                     session["user_id"] != claims.user_id
                     or session["revoked_at"] is not None
                     or session["expires_at"] <= now
+                    # The password changed or the account was deactivated since this login read it.
+                    or session["credentials_version"] != values[User]["credentials_version"]
                     or not constant_time_equals(session["token_hash"], presented_hash)
                 ):
                     raise InvalidSession()
@@ -371,8 +412,14 @@ def change_password(
 
     The new password must differ from the current one (400 on ``newPassword``): "changing" to the
     same secret would end the other sessions while leaving a possibly leaked password in place.
+
+    The user's ``credentials_version`` is bumped in the same ``UPDATE``, which ends every other
+    session, written or not yet; the current session takes the new version in the same transaction
+    and keeps working. The ``UPDATE`` only applies to the version this request's session check
+    read: when another change won the race in between (this session is then revoked),
+    InvalidSession.
     """
-    user_id, current_id = user.id, current.id
+    user_id, current_id, version = user.id, current.id, user.credentials_version
     _require_password(user, current_password, "currentPassword")
     if constant_time_equals(current_password, new_password):
         raise ValidationFailed(
@@ -382,10 +429,23 @@ def change_password(
         )
     new_hash = hash_password(new_password, current_config().bcrypt_rounds)
     now = utcnow()
-    db.session.execute(
+    changed = db.session.execute(
         update(User)
-        .where(User.id == user_id)
-        .values(password_hash=new_hash, updated_at=now)
+        .where(User.id == user_id, User.credentials_version == version)
+        .values(
+            password_hash=new_hash,
+            updated_at=now,
+            credentials_version=User.credentials_version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]  # DML: a CursorResult
+        db.session.rollback()
+        raise InvalidSession()
+    db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == current_id)
+        .values(credentials_version=version + 1)
         .execution_options(synchronize_session=False)
     )
     revoked = _revoke_sessions_of(user_id, keep=current_id, now=now)
@@ -410,20 +470,28 @@ def delete_account(user: User, password: str) -> None:
 
 
 def find_user_by_login(identifier: str) -> User | None:
-    """The user named by an email (it has an ``@``) or a username, case-insensitively."""
+    """The user named by an email (it has an ``@``; normalised) or a username (any case)."""
     if "@" in identifier:
         return find_user(email=identifier)
     return find_user(username=identifier)
 
 
 def set_user_active(user: User, active: bool) -> int:
-    """(De)activate ``user``; deactivating revokes every session. How many were revoked."""
+    """(De)activate ``user``; deactivating revokes every session. How many were revoked.
+
+    Deactivating also bumps ``credentials_version`` in the same ``UPDATE``, so a login in flight
+    (its password already checked) cannot add a session that outlives it; reactivation leaves the
+    version, so no session of before the deactivation comes back.
+    """
     user_id = user.id
     now = utcnow()
+    values: dict[str, Any] = {"is_active": active, "updated_at": now}
+    if not active:
+        values["credentials_version"] = User.credentials_version + 1
     db.session.execute(
         update(User)
         .where(User.id == user_id)
-        .values(is_active=active, updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     revoked = 0 if active else _revoke_sessions_of(user_id, keep=None, now=now)

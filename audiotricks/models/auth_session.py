@@ -29,6 +29,9 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip_address: Mapped[str | None] = mapped_column(String(45))
+    # The user's credentials_version the login read before checking the password; the session
+    # check refuses the session once the user's differs.
+    credentials_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="sessions")
 

@@ -20,12 +20,18 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower case
+    # Stored in the one normalised form of audiotricks.emails.normalise_email, so the unique
+    # constraint makes equivalent spellings of an address one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
     username: Mapped[str] = mapped_column(String(30))  # as typed
     # Lower-cased username: its unique constraint makes "Alice" and "alice" one name.
     username_key: Mapped[str] = mapped_column(String(30), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Bumped by every change that must end the sessions opened with the old credentials (a new
+    # password, a deactivation); a session only works while it carries the current value, so a
+    # login that read the old credentials cannot outlive the change (see auth/service.py).
+    credentials_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -6,19 +6,24 @@ import re
 import uuid
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError, fields, pre_load, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from audiotricks.emails import EMAIL_MAX, InvalidEmail, normalise_email
 from audiotricks.schemas.base import BaseSchema, Timestamp, envelope_schema
 from audiotricks.security.passwords import MAX_BYTES, password_problems
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,30}")
-EMAIL_MAX = 254
 
 
-def normalise_email(value: str) -> str:
-    """Trimmed and lower-cased: the form emails are stored and compared in."""
-    return value.strip().lower()
+class NormalisedEmail(fields.String):
+    """A valid address, loaded as its stored form (see :mod:`audiotricks.emails`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_email(text)
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc)) from None
 
 
 def _check_username(value: str) -> None:
@@ -38,7 +43,15 @@ def _check_password_size(value: str) -> None:
 
 
 class RegisterSchema(BaseSchema):
-    email = fields.String(required=True, metadata={"format": "email", "maxLength": EMAIL_MAX})
+    email = NormalisedEmail(
+        required=True,
+        metadata={
+            "format": "email",
+            "maxLength": EMAIL_MAX,
+            "description": "Stored normalised: Unicode NFC, IDNA domain in Unicode, lower case;"
+            " at most 64 characters before the @",
+        },
+    )
     username = fields.String(
         required=True,
         validate=_check_username,
@@ -50,21 +63,6 @@ class RegisterSchema(BaseSchema):
         validate=_check_password_policy,
         metadata={"minLength": 8, "description": "8+ characters, at most 72 bytes in UTF-8"},
     )
-
-    @validates("email")
-    def _valid_email(self, value: str, **_: Any) -> None:
-        if len(value) > EMAIL_MAX:
-            raise ValidationError(f"Must be at most {EMAIL_MAX} characters.")
-        try:
-            validate_email(value, check_deliverability=False)
-        except EmailNotValidError:
-            raise ValidationError("Not a valid email address.") from None
-
-    @pre_load
-    def _trim_email(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if isinstance(data.get("email"), str):
-            data = {**data, "email": normalise_email(data["email"])}
-        return data
 
 
 class LoginSchema(BaseSchema):
