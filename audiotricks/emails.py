@@ -7,8 +7,9 @@ login, ``find_user`` and the ``flask users`` commands look addresses up through
 
 - the local part (before the ``@``) is Unicode NFC, so the composed and decomposed spellings of
   ``josé`` are one address; it is *not* folded further (NFKC): full-width letters (U+FF41 and
-  on) stay distinct from ASCII ones. The receiving server owns the local part, and compatibility folding could merge
-  two real mailboxes and send one user's mail (a reset link) to another's;
+  on) stay distinct from ASCII ones. The receiving server owns the local part, and
+  compatibility folding could merge two real mailboxes and send one user's mail (a reset link)
+  to another's;
 - the domain is stored in Unicode (``bücher.de``): the IDNA ASCII spelling ``xn--bcher-kva.de`` and
   full-width letters are mapped to it (UTS-46, the same mapping DNS resolution applies);
 - the local part is at most 64 characters (RFC 5321), the whole address at most 254.
