@@ -48,15 +48,18 @@ _JWT = re.compile(
     # inside it (which would scan the same run again).
     r"eyJ[A-Za-z0-9_-]*+(?P<rest>\.[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]*+)?"
 )
+# Each pattern with the words one of its matches must contain (lowercase), looked for first: a
+# substring search is many times cheaper than trying the pattern at every position.
 _VALUE_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer)\s++[A-Za-z0-9._~+/=-]{6,}+"), r"\1 " + REDACTED),
+    (("bearer",), re.compile(r"(?i)\b(bearer)\s++[A-Za-z0-9._~+/=-]{6,}+"), r"\1 " + REDACTED),
     # Provider keys: OpenAI's sk-… and the like.
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}+"), REDACTED),
+    (("sk-",), re.compile(r"\bsk-[A-Za-z0-9_-]{6,}+"), REDACTED),
     # The password of a URL such as postgresql://user:password@host/db, whatever the scheme.
-    (re.compile(r"://([^\s:/@]++):[^\s@/]++@"), r"://\1:" + REDACTED + "@"),
+    (("://",), re.compile(r"://([^\s:/@]++):[^\s@/]++@"), r"://\1:" + REDACTED + "@"),
     # key=value / "key": "value" pairs of sensitive names inside free text. What comes before the
     # name (api_key's "api_", a quote) is kept as it is, so the match starts at the name itself.
     (
+        ("passw", "secret", "token", "key", "authorization"),
         re.compile(
             r"(?i)((?:password|passwd|secret|token|api[_-]?key|authorization|encryption[_-]?key)"
             r"[\"']?\s*+[:=]\s*+)(\"[^\"]*+\"|'[^']*+'|[^\s,;}&]++)"
@@ -87,8 +90,12 @@ def redact_shapes(text: str) -> str:
     replaced; linear in the length of ``text``."""
     if "eyJ" in text:
         text = _JWT.sub(lambda match: REDACTED if match["rest"] else match[0], text)
-    for pattern, replacement in _VALUE_PATTERNS:
-        text = pattern.sub(replacement, text)
+    # Only ASCII text is checked first: ignoring case, a pattern also matches "ſ" for "s", say.
+    lowered = text.lower() if text.isascii() else None
+    for words, pattern, replacement in _VALUE_PATTERNS:
+        if lowered is None or any(word in lowered for word in words):
+            text = pattern.sub(replacement, text)
+            lowered = text.lower() if lowered is not None else None
     return text
 
 
