@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -90,7 +91,8 @@ def redact_shapes(text: str) -> str:
     replaced; linear in the length of ``text``."""
     if "eyJ" in text:
         text = _JWT.sub(lambda match: REDACTED if match["rest"] else match[0], text)
-    # Only ASCII text is checked first: ignoring case, a pattern also matches "ſ" for "s", say.
+    # Only ASCII text is checked first: ignoring case, a pattern also matches a few non-ASCII
+    # letters (U+017F, a long s, for "s"), which a search of the lowered text would miss.
     lowered = text.lower() if text.isascii() else None
     for words, pattern, replacement in _VALUE_PATTERNS:
         if lowered is None or any(word in lowered for word in words):
@@ -145,10 +147,9 @@ def body_secrets(body: bytes | str) -> set[str]:
                 _strings_within(value, found, seen)
         return dict(pairs)
 
-    try:
+    # Not JSON, or nested too deep: the view answers 400, and the record is still written.
+    with contextlib.suppress(ValueError, RecursionError):
         json.loads(body, object_pairs_hook=gather)
-    except (ValueError, RecursionError):  # the view answers 400; the record is still written
-        pass
     return found
 
 
@@ -169,7 +170,7 @@ def request_secrets() -> list[str]:
             # Already read and cached by the time anything logs; Flask bounds it by
             # MAX_CONTENT_LENGTH, and the view reads the same cached bytes.
             found |= body_secrets(request.get_data(cache=True))
-    except Exception:  # a body too large, a closed stream: log the record all the same
+    except Exception:  # noqa: S110 - a body too large, a closed stream: log the record all the same
         pass
     secrets = sorted((s for s in found if len(s) >= REQUEST_SECRET_MIN), key=len, reverse=True)
     g._log_secrets = secrets
@@ -240,7 +241,7 @@ class RedactingFilter(logging.Filter):
         record.msg = self._redact_text(message, secrets)
         record.args = None
         if isinstance(getattr(record, "request_id", None), str):
-            record.request_id = self._redact_text(record.request_id, secrets)
+            record.request_id = self._redact_text(record.request_id, secrets)  # type: ignore[attr-defined]
         for key, value in list(vars(record).items()):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue
