@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,14 @@ from audiotricks.config import Config, parse_key
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 REDACTED = "[REDACTED]"
+# Longest text of one field (message, extra value, traceback) that is scrubbed and written; the rest
+# is cut. No log line needs more, and it bounds the work a huge client-controlled value can cause.
+REDACT_MAX_CHARS = 8192
+# Client-controlled parts of the access line, cut shorter still.
+PATH_LOG_MAX = 512
+USER_AGENT_LOG_MAX = 256
+METHOD_LOG_MAX = 16
+CLIENT_IP_LOG_MAX = 64  # an IPv6 address is at most 45 characters
 # Field names whose values are secrets, compared without case, "_" or "-" (apiKey == api_key).
 SENSITIVE_KEY_PARTS = (
     "password",
@@ -31,26 +40,65 @@ SENSITIVE_KEY_PARTS = (
     "cookie",
     "privatekey",
 )
-# Value shapes that are secrets wherever they appear.
+# Value shapes that are secrets wherever they appear. Each runs on client-controlled text, so each
+# is linear: it starts on a fixed word or character (no open-ended scan before it), and its runs are
+# possessive (``*+``), so a failed match gives no characters back for another try.
+_JWT = re.compile(
+    # A JWT: three base64url parts, the first a JSON header ("eyJ" is '{"'). The first run is taken
+    # whole even when no JWT follows, so the search resumes after it rather than at the next "eyJ"
+    # inside it (which would scan the same run again).
+    r"eyJ[A-Za-z0-9_-]*+(?P<rest>\.[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]*+)?"
+)
+# Each pattern with the words one of its matches must contain (lowercase), looked for first: a
+# substring search is many times cheaper than trying the pattern at every position.
 _VALUE_PATTERNS = (
-    # A JWT: three base64url parts, the first a JSON header ("eyJ" is '{"').
-    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
+    (("bearer",), re.compile(r"(?i)\b(bearer)\s++[A-Za-z0-9._~+/=-]{6,}+"), r"\1 " + REDACTED),
     # Provider keys: OpenAI's sk-… and the like.
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), REDACTED),
-    # The password of a URL such as postgresql://user:password@host/db.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@"), r"\1:" + REDACTED + "@"),
-    # key=value / "key": "value" pairs of sensitive names inside free text.
+    (("sk-",), re.compile(r"\bsk-[A-Za-z0-9_-]{6,}+"), REDACTED),
+    # The password of a URL such as postgresql://user:password@host/db, whatever the scheme.
+    (("://",), re.compile(r"://([^\s:/@]++):[^\s@/]++@"), r"://\1:" + REDACTED + "@"),
+    # key=value / "key": "value" pairs of sensitive names inside free text. What comes before the
+    # name (api_key's "api_", a quote) is kept as it is, so the match starts at the name itself.
     (
+        ("passw", "secret", "token", "key", "authorization"),
         re.compile(
-            r"(?i)([\"']?[a-z_-]*(?:password|passwd|secret|token|api[_-]?key|authorization"
-            r"|encryption[_-]?key)[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;}&]+)"
+            r"(?i)((?:password|passwd|secret|token|api[_-]?key|authorization|encryption[_-]?key)"
+            r"[\"']?\s*+[:=]\s*+)(\"[^\"]*+\"|'[^']*+'|[^\s,;}&]++)"
         ),
         r"\1" + REDACTED,
     ),
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def cut_text(text: str, limit: int, secrets: Sequence[str] = ()) -> str:
+    """``text`` cut to ``limit`` characters plus a marker saying it was cut (and from how many).
+
+    ``secrets`` (longest first) are replaced before the cut, so none straddling it leaves its start.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: limit + max(map(len, secrets), default=0)]
+    for secret in secrets:
+        if secret in head:
+            head = head.replace(secret, REDACTED)
+    return f"{head[:limit]}…[cut, {len(text)} chars]"
+
+
+def redact_shapes(text: str) -> str:
+    """``text`` with JWTs, Bearer credentials, ``sk-`` keys, URL passwords and ``key=value`` secrets
+    replaced; linear in the length of ``text``."""
+    if "eyJ" in text:
+        text = _JWT.sub(lambda match: REDACTED if match["rest"] else match[0], text)
+    # Only ASCII text is checked first: ignoring case, a pattern also matches a few non-ASCII
+    # letters (U+017F, a long s, for "s"), which a search of the lowered text would miss.
+    lowered = text.lower() if text.isascii() else None
+    for words, pattern, replacement in _VALUE_PATTERNS:
+        if lowered is None or any(word in lowered for word in words):
+            text = pattern.sub(replacement, text)
+            lowered = text.lower() if lowered is not None else None
+    return text
 
 
 def is_sensitive_key(name: str) -> bool:
@@ -74,41 +122,59 @@ def escape_control(text: str) -> str:
 REQUEST_SECRET_MIN = 6  # shorter values would redact ordinary words
 
 
-def _sensitive_values(value: Any, found: list[str], depth: int = 0) -> None:
-    """Collect the strings held under sensitive keys anywhere in a JSON value."""
-    if depth > 8:
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if is_sensitive_key(str(key)) and isinstance(item, str):
-                found.append(item)
-            else:
-                _sensitive_values(item, found, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _sensitive_values(item, found, depth + 1)
+def _strings_within(value: Any, found: set[str], seen: set[int]) -> None:
+    """Add every string in ``value`` (a string, or lists and objects of them at any depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))  # walked once, however many sensitive keys hold it
+            pending.extend(item.values() if isinstance(item, dict) else item)
+
+
+def body_secrets(body: bytes | str) -> set[str]:
+    """The strings a JSON body holds under sensitive keys, every one of them: a key given twice
+    gives both values. A body that does not parse (not JSON, nested too deep) gives only what the
+    objects completed before the parser stopped hold, usually nothing."""
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def gather(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        for key, value in pairs:
+            if is_sensitive_key(key):
+                _strings_within(value, found, seen)
+        return dict(pairs)
+
+    # Not JSON, or nested too deep: the view answers 400, and the record is still written.
+    with contextlib.suppress(ValueError, RecursionError):
+        json.loads(body, object_pairs_hook=gather)
+    return found
 
 
 def request_secrets() -> list[str]:
-    """What the current request sent as secrets: its Authorization value and the passwords and
-    keys of its JSON body. Whatever quotes them later (an exception message, say) is scrubbed."""
+    """What the current request sent as secrets, longest first: its Authorization value and the
+    passwords and keys of its JSON body. Whatever quotes them later (an exception message, say) is
+    scrubbed."""
     if not has_request_context():
         return []
     cached = g.get("_log_secrets")
     if cached is not None:
         return list(cached)
-    found: list[str] = []
+    found: set[str] = set()
     try:
         authorization = request.headers.get("Authorization", "")
-        found += [authorization, authorization.partition(" ")[2].strip()]
+        found |= {authorization, authorization.partition(" ")[2].strip()}
         if request.mimetype == "application/json":
-            # cache=True: the view still reads the same body; silent: a bad body is not our problem.
-            _sensitive_values(request.get_json(silent=True, cache=True), found)
+            # Already read and cached by the time anything logs; Flask bounds it by
+            # MAX_CONTENT_LENGTH, and the view reads the same cached bytes.
+            found |= body_secrets(request.get_data(cache=True))
     except Exception:  # noqa: S110 - a body too large, a closed stream: log the record all the same
         pass
-    secrets = [s for s in found if len(s) >= REQUEST_SECRET_MIN]
+    secrets = sorted((s for s in found if len(s) >= REQUEST_SECRET_MIN), key=len, reverse=True)
     g._log_secrets = secrets
-    return secrets
+    return list(secrets)
 
 
 class RedactingFilter(logging.Filter):
@@ -124,59 +190,69 @@ class RedactingFilter(logging.Filter):
         # Short values would redact ordinary words, and no configured secret is that short.
         self.secrets = {s for s in secrets if s and len(s) >= 8}
 
+    def ordered_secrets(self, secrets: Iterable[str] = ()) -> list[str]:
+        """The configured secrets and ``secrets``, longest first, so that a secret containing
+        another is replaced whole."""
+        return sorted(self.secrets.union(secrets), key=len, reverse=True)
+
     def redact_text(self, text: str, secrets: Iterable[str] = ()) -> str:
-        # Longest first, so a secret containing another is replaced whole.
-        for secret in sorted(self.secrets.union(secrets), key=len, reverse=True):
+        return self._redact_text(text, self.ordered_secrets(secrets))
+
+    def _redact_text(self, text: str, secrets: Sequence[str]) -> str:
+        if len(text) > REDACT_MAX_CHARS:
+            text = cut_text(text, REDACT_MAX_CHARS, secrets)
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        for pattern, replacement in _VALUE_PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+        return redact_shapes(text)
 
-    def redact_value(self, value: Any, secrets: Iterable[str] = (), depth: int = 0) -> Any:
+    def redact_value(self, value: Any, secrets: Iterable[str] = ()) -> Any:
+        return self._redact_value(value, self.ordered_secrets(secrets))
+
+    def _redact_value(self, value: Any, secrets: Sequence[str], depth: int = 0) -> Any:
         if isinstance(value, str):
-            return self.redact_text(value, secrets)
+            return self._redact_text(value, secrets)
         if value is None or isinstance(value, bool | int | float):
             return value
         if depth > 8:
             return "[TRUNCATED]"
         if isinstance(value, dict):
             return {
-                key: self.redact_field(str(key), item, secrets, depth + 1)
+                key: self._redact_field(str(key), item, secrets, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
-            return [self.redact_value(item, secrets, depth + 1) for item in value]
+            return [self._redact_value(item, secrets, depth + 1) for item in value]
         # Any other object is logged by its text, which is scrubbed like any string.
-        return self.redact_text(str(value), secrets)
+        return self._redact_text(str(value), secrets)
 
-    def redact_field(self, name: str, value: Any, secrets: Iterable[str], depth: int = 0) -> Any:
+    def _redact_field(self, name: str, value: Any, secrets: Sequence[str], depth: int = 0) -> Any:
         # A number under a sensitive name is a count ("tokens_revoked": 3), not a secret.
         if is_sensitive_key(name) and not (value is None or isinstance(value, bool | int | float)):
             return REDACTED
-        return self.redact_value(value, secrets, depth)
+        return self._redact_value(value, secrets, depth)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = request_secrets()
+        secrets = self.ordered_secrets(request_secrets())
         try:
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record, nor leak its args
             message = str(record.msg)
-        record.msg = self.redact_text(message, secrets)
+        record.msg = self._redact_text(message, secrets)
         record.args = None
         if isinstance(getattr(record, "request_id", None), str):
-            record.request_id = self.redact_text(record.request_id, secrets)  # type: ignore[attr-defined]
+            record.request_id = self._redact_text(record.request_id, secrets)  # type: ignore[attr-defined]
         for key, value in list(vars(record).items()):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue
-            setattr(record, key, self.redact_field(key, value, secrets))
+            setattr(record, key, self._redact_field(key, value, secrets))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.redact_text(record.exc_text, secrets)
+            record.exc_text = self._redact_text(record.exc_text, secrets)
         record.exc_info = None  # the scrubbed text above is what gets written
         if record.stack_info:
-            record.stack_info = self.redact_text(record.stack_info, secrets)
+            record.stack_info = self._redact_text(record.stack_info, secrets)
         return True
 
 
@@ -302,7 +378,6 @@ def configure_logging(config: Config) -> None:
 
 
 access_log = logging.getLogger("audiotricks.access")
-USER_AGENT_LOG_MAX = 256
 
 
 def _start_timer() -> None:
@@ -313,20 +388,24 @@ def _log_access(response: Response) -> Response:
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
     user_id = g.get("user_id")
+    # Cut before logging: the line, and the work of scrubbing it, stay small whatever was sent.
+    secrets = request_secrets()
+    method = cut_text(request.method, METHOD_LOG_MAX, secrets)
+    path = cut_text(request.path, PATH_LOG_MAX, secrets)
     access_log.info(
         "%s %s %s",
-        request.method,
-        request.path,
+        method,
+        path,
         response.status_code,
         extra={
             "event": "request",
-            "method": request.method,
-            "path": request.path,
+            "method": method,
+            "path": path,
             "status": response.status_code,
             "duration_ms": duration_ms,
             "user_id": str(user_id) if user_id is not None else None,
-            "client_ip": request.remote_addr,
-            "user_agent": request.user_agent.string[:USER_AGENT_LOG_MAX] or None,
+            "client_ip": cut_text(request.remote_addr or "", CLIENT_IP_LOG_MAX) or None,
+            "user_agent": cut_text(request.user_agent.string, USER_AGENT_LOG_MAX, secrets) or None,
         },
     )
     return response

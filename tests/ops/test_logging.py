@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -319,3 +320,153 @@ def test_ordinary_words_are_not_redacted(app: Flask, log_output: io.StringIO) ->
     text = "basic checks passed for the bearer of 3 sessions; task-manager ready"
     logging.getLogger("audiotricks.test").info(text)
     assert records(log_output)[-1]["message"] == text
+
+
+# Text shaped to make a backtracking pattern retry at every position: each took minutes to hours
+# through the old patterns at these sizes (quadratic: 16,000 letters alone took 12 s).
+ADVERSARIAL = {
+    "letters": "a" * 262_144,
+    "eyJ runs": "eyJ" * 87_382,
+    "eyJ and one dot": "eyJ." + "eyJ" * 87_381,
+    "dotted words": "a." * 131_072,
+    "dashed words": "a-" * 131_072,
+    "scheme separators": "x://" * 65_536,
+    "URL user without @": "x://u:" + "b:" * 131_069,
+    "key=": "a=" * 131_072,
+    "unclosed quote": 'password:"' + "x" * 262_134,
+    "quoted keys": "password:'" * 26_214,
+}
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_redacting_adversarial_text_is_linear(name: str) -> None:
+    from audiotricks.logs import REDACTED, redact_shapes
+
+    text = ADVERSARIAL[name]
+    started = time.perf_counter()
+    redacted = redact_shapes(text)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.5, f"{name}: {elapsed:.2f} s for {len(text)} characters"
+    if name == "unclosed quote":
+        assert redacted == "password:" + REDACTED
+    elif name == "quoted keys":
+        # Each quoted value runs from one key's quote to the next: every other one is redacted.
+        assert redacted.count(REDACTED) == 13_107
+    else:
+        assert redacted == text  # nothing secret in them, so nothing changed
+
+
+def test_redaction_keeps_its_rules_on_long_text() -> None:
+    from audiotricks.logs import REDACTED, redact_shapes
+
+    filler = "a." * 50_000
+    text = (
+        f"{filler} Bearer opaque-token-value {filler} eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln "
+        f"{filler} postgresql://app:db-pass-123@db/app apiKey=live_1234567890 sk-proj-abcdefghij"
+    )
+    redacted = redact_shapes(text)
+    for leaked in ("opaque-token-value", "c2ln", "db-pass-123", "live_1234567890", "abcdefghij"):
+        assert leaked not in redacted
+    assert redacted.count(REDACTED) == 5
+    assert "Bearer [REDACTED]" in redacted and "postgresql://app:[REDACTED]@db/app" in redacted
+
+
+@pytest.mark.parametrize("name", ["letters", "eyJ runs", "dotted words", "key="])
+def test_a_huge_message_is_cut_and_logged_quickly(
+    app: Flask, log_output: io.StringIO, name: str
+) -> None:
+    from audiotricks.logs import REDACT_MAX_CHARS
+
+    text = (ADVERSARIAL[name] * 4)[:1_000_000]
+    started = time.perf_counter()
+    logging.getLogger("audiotricks.test").warning(
+        "client sent %s", text, extra={"echo": text, "items": [text]}
+    )
+    assert time.perf_counter() - started < 1.0
+    (line,) = records(log_output)
+    cut = f"…[cut, {len('client sent ') + len(text)} chars]"
+    assert line["message"] == f"client sent {text}"[:REDACT_MAX_CHARS] + cut
+    assert line["echo"] == text[:REDACT_MAX_CHARS] + "…[cut, 1000000 chars]"
+    assert line["items"] == [line["echo"]]
+
+
+def test_a_secret_across_the_cut_leaves_no_part_of_itself(
+    app: Flask, log_output: io.StringIO
+) -> None:
+    from audiotricks.logs import REDACT_MAX_CHARS
+
+    text = "x" * (REDACT_MAX_CHARS - 10) + TEST_JWT_SECRET + "y" * 20_000
+    logging.getLogger("audiotricks.test").warning(text)
+    message = records(log_output)[0]["message"]
+    assert message.startswith("x" * (REDACT_MAX_CHARS - 10) + "[REDACTED]")
+    assert TEST_JWT_SECRET[:10] not in message and message.endswith("chars]")
+
+
+@pytest.mark.parametrize("length", [4_000, 100_000])
+def test_a_long_unknown_path_is_answered_fast_and_logged_cut(
+    client: FlaskClient, log_output: io.StringIO, length: int
+) -> None:
+    from audiotricks.logs import PATH_LOG_MAX
+
+    path = "/" + "a" * length
+    started = time.perf_counter()
+    response = client.get(path, headers={"X-Request-ID": "long-path"})
+    assert time.perf_counter() - started < 1.0  # 2 s for 4,000 letters before; 100,000: minutes
+    assert response.status_code == 404
+    (line,) = [r for r in records(log_output) if r["request_id"] == "long-path"]
+    cut = path[:PATH_LOG_MAX] + f"…[cut, {length + 1} chars]"
+    assert line["path"] == cut
+    assert line["message"] == f"GET {cut} 404"
+    assert len(json.dumps(line)) < 3 * PATH_LOG_MAX
+
+
+def test_a_long_user_agent_is_logged_cut(client: FlaskClient, log_output: io.StringIO) -> None:
+    from audiotricks.logs import USER_AGENT_LOG_MAX
+
+    agent = "probe/" + "z" * 20_000
+    client.get("/health", headers={"User-Agent": agent})
+    (line,) = [r for r in records(log_output) if r["logger"] == "audiotricks.access"]
+    assert line["user_agent"] == agent[:USER_AGENT_LOG_MAX] + "…[cut, 20006 chars]"
+
+
+def add_echo_route(app: Flask) -> None:
+    """A test-only route that quotes, in a log line, the first string of its body and the
+    credentials of its Authorization header, as a careless error message might."""
+
+    @app.post("/test-only/echo")
+    def echo() -> str:
+        first_string = request.get_data(as_text=True).split('"')[3]
+        credentials = request.headers.get("Authorization", "").partition(" ")[2]
+        logging.getLogger("audiotricks.test").warning(
+            "first value: %s, credentials: %s", first_string, credentials
+        )
+        return "ok"
+
+
+def test_every_value_of_a_key_given_twice_is_redacted(
+    app: Flask, client: FlaskClient, log_output: io.StringIO
+) -> None:
+    add_echo_route(app)
+    body = '{"password": "a1b2c3d4", "password": "Hunter-22x"}'
+    response = client.post("/test-only/echo", data=body, content_type="application/json")
+    assert response.status_code == 200
+    (line,) = [r for r in records(log_output) if r["logger"] == "audiotricks.test"]
+    assert line["message"] == "first value: [REDACTED], credentials: "
+
+
+def test_a_body_too_deep_to_parse_loses_no_record(
+    app: Flask, client: FlaskClient, log_output: io.StringIO
+) -> None:
+    add_echo_route(app)
+    body = '{"note": "plain-words", "x": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    response = client.post(
+        "/test-only/echo",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": "Bearer opaque-token-value", "X-Request-ID": "deep"},
+    )
+    assert response.status_code == 200
+    lines = [r for r in records(log_output) if r["request_id"] == "deep"]
+    assert [r["logger"] for r in lines] == ["audiotricks.test", "audiotricks.access"]
+    # No secret read from the body, but the Authorization value is still known.
+    assert lines[0]["message"] == "first value: plain-words, credentials: [REDACTED]"
