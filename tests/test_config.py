@@ -38,6 +38,8 @@ def test_no_environment_gives_development_on_sqlite_in_instance_folder(tmp_path,
     assert config.bcrypt_rounds == 12
     assert config.max_content_length == 65536
     assert config.cors_origins == ("http://localhost:5173", "http://localhost:3000")
+    # Rate-limit counters every worker of the host shares, with nothing to install.
+    assert config.ratelimit_storage_uri == f"sqlite:///{tmp_path}/ratelimits.db"
     assert "development defaults" in caplog.text
     assert DEV_JWT_SECRET not in caplog.text
 
@@ -81,6 +83,8 @@ def test_production_with_defaults_fails_naming_every_problem(tmp_path):
         ({"JWT_EXPIRES_IN": "30"}, "JWT_EXPIRES_IN must be between 60 seconds and 1 year"),
         ({"JWT_EXPIRES_IN": str(10**12)}, "JWT_EXPIRES_IN must be between 60 seconds and 1 year"),
         ({"APP_ENV": "staging"}, "APP_ENV must be one of"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "must not be memory:// in production"),
+        ({"RATELIMIT_STORAGE_URI": "mongodb://x"}, "RATELIMIT_STORAGE_URI must be sqlite:///"),
     ],
 )
 def test_each_bad_production_setting_is_named(tmp_path, overrides, problem):
