@@ -88,16 +88,17 @@ def init_extensions(app: Flask) -> None:
 
 def init_edge(app: Flask, config: Config) -> None:
     """Edge protection: proxy trust, CORS, security headers and rate limits (after blueprints)."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from audiotricks.extensions import cors
+    from audiotricks.proxy import TrustedProxyFix
     from audiotricks.ratelimits import init_rate_limits
     from audiotricks.security_headers import init_security_headers
 
     if config.trusted_proxy_count > 0:
-        # Only then is X-Forwarded-For believed; a client's own header never moves its IP.
-        count = config.trusted_proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+        # Only then is X-Forwarded-For believed (and only a valid address in it, see
+        # audiotricks.proxy); a client's own header never moves its IP.
+        app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, config.trusted_proxy_count
+        )
     cors.init_app(
         app,
         resources={r"/api/*": {"origins": list(config.cors_origins)}},
