@@ -16,15 +16,16 @@ __version__ = "1.0.0"
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: validated configuration, extensions, blueprints, error handlers, commands."""
     from dotenv import load_dotenv
-    from flask import Flask
 
     from audiotricks.commands import register_commands
     from audiotricks.config import Config, ConfigError
     from audiotricks.errors import register_error_handlers
     from audiotricks.logs import configure_logging
+    from audiotricks.routing import AudioTricksFlask
     from audiotricks.runtime import CONFIG_KEY
 
-    app = Flask(__name__, instance_relative_config=True)
+    # Flask with no slash-merging redirects and a 204 for OPTIONS (see audiotricks.routing).
+    app = AudioTricksFlask(__name__, instance_relative_config=True)
     if config is None:
         # A .env file in the working directory fills in what the environment leaves out.
         load_dotenv(".env", override=False)
