@@ -77,8 +77,8 @@ class JsonErrorsMixin:
         request_id = uuid.uuid4().hex
         try:
             util.write_nonblock(client, self._error_bytes(status, request_id))
-        except Exception:  # the client may be gone; nothing more to do for it
-            pass
+        except OSError:  # the client may be gone; nothing more to do for it
+            self.log.debug("could not send the error answer")  # type: ignore[attr-defined]
         access_log.info(
             "%s %s",
             "-" if req is None else getattr(req, "method", "-"),

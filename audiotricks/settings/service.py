@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
 from audiotricks.errors import InvalidSession, NotFound, StoredKeyUndecryptable
@@ -106,7 +106,7 @@ def _write(settings: UserSettings, values: dict[str, Any], *where: Any) -> int:
     ciphertext with the other key's last4). One statement also keeps the columns of a write
     together: another request sees all of them or none.
     """
-    result = db.session.execute(
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(UserSettings)
         .where(UserSettings.user_id == settings.user_id, *where)
         .values(values)
