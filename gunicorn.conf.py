@@ -37,7 +37,13 @@ _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else o
 # core a login hashing its password in one worker leaves the others free to answer.
 workers = int(_env("WEB_CONCURRENCY", str(2 * _cores)))
 threads = int(_env("GUNICORN_THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
+# gunicorn's sync and gthread workers, answering their own errors (malformed or oversized request
+# heads, a worker timeout) with the contract's JSON and headers instead of an HTML page.
+worker_class = (
+    "audiotricks.serving.JsonErrorThreadWorker"
+    if threads > 1
+    else "audiotricks.serving.JsonErrorSyncWorker"
+)
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long, then exit.
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))

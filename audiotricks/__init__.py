@@ -16,15 +16,16 @@ __version__ = "1.0.0"
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: validated configuration, extensions, blueprints, error handlers, commands."""
     from dotenv import load_dotenv
-    from flask import Flask
 
     from audiotricks.commands import register_commands
     from audiotricks.config import Config, ConfigError
     from audiotricks.errors import register_error_handlers
     from audiotricks.logs import configure_logging
+    from audiotricks.routing import AudioTricksFlask
     from audiotricks.runtime import CONFIG_KEY
 
-    app = Flask(__name__, instance_relative_config=True)
+    # Flask with no slash-merging redirects and a 204 for OPTIONS (see audiotricks.routing).
+    app = AudioTricksFlask(__name__, instance_relative_config=True)
     if config is None:
         # A .env file in the working directory fills in what the environment leaves out.
         load_dotenv(".env", override=False)
@@ -88,16 +89,17 @@ def init_extensions(app: Flask) -> None:
 
 def init_edge(app: Flask, config: Config) -> None:
     """Edge protection: proxy trust, CORS, security headers and rate limits (after blueprints)."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from audiotricks.extensions import cors
+    from audiotricks.proxy import TrustedProxyFix
     from audiotricks.ratelimits import init_rate_limits
     from audiotricks.security_headers import init_security_headers
 
     if config.trusted_proxy_count > 0:
-        # Only then is X-Forwarded-For believed; a client's own header never moves its IP.
-        count = config.trusted_proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+        # Only then is X-Forwarded-For believed (and only a valid address in it, see
+        # audiotricks.proxy); a client's own header never moves its IP.
+        app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, config.trusted_proxy_count
+        )
     cors.init_app(
         app,
         resources={r"/api/*": {"origins": list(config.cors_origins)}},

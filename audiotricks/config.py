@@ -285,6 +285,15 @@ def _rate_limit_problems(config: Config) -> list[str]:
     return problems
 
 
+def _is_dev_key(text: str) -> bool:
+    """True when ``text`` decodes to the development key's bytes, however it is spelled
+    (base64, URL-safe base64, hex in either case): the bytes are the key, not their spelling."""
+    try:
+        return parse_key(text) == parse_key(DEV_ENCRYPTION_KEY)
+    except ValueError:  # not a key at all: reported by _secret_problems
+        return False
+
+
 def _production_problems(config: Config) -> list[str]:
     problems = []
     if "DATABASE_URL" in config.defaulted:
@@ -295,9 +304,9 @@ def _production_problems(config: Config) -> list[str]:
         problems.append("JWT_SECRET must not be the development default")
     if "ENCRYPTION_KEY" in config.defaulted:
         problems.append("ENCRYPTION_KEY is required in production")
-    elif config.encryption_key == DEV_ENCRYPTION_KEY:
+    elif _is_dev_key(config.encryption_key):
         problems.append("ENCRYPTION_KEY must not be the development default")
-    if DEV_ENCRYPTION_KEY in config.encryption_old_keys:
+    if any(_is_dev_key(key) for key in config.encryption_old_keys):
         problems.append("ENCRYPTION_OLD_KEYS must not contain the development default")
     if config.bcrypt_rounds < 10:
         problems.append("BCRYPT_ROUNDS must be at least 10 in production")

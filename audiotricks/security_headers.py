@@ -46,23 +46,25 @@ COMMON_HEADERS = {
 }
 
 
+def response_headers(production: bool, docs: bool = False) -> dict[str, str]:
+    """The security headers of one response (also used for gunicorn's own error answers)."""
+    headers = {**COMMON_HEADERS, "Content-Security-Policy": DOCS_CSP if docs else API_CSP}
+    if production:
+        # Only over TLS (at the proxy) does HSTS mean anything; in development it would pin
+        # localhost to HTTPS in the developer's browser.
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
 def init_security_headers(app: Flask, config: Config) -> None:
     """Add the headers to every response, errors included; HSTS only in production."""
-    hsts = HSTS if config.is_production else None
+    production = config.is_production
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        headers = response.headers
-        for name, value in COMMON_HEADERS.items():
-            headers[name] = value
-        headers["Content-Security-Policy"] = (
-            DOCS_CSP if request.endpoint == DOCS_ENDPOINT else API_CSP
-        )
-        if hsts:
-            # Only over TLS (at the proxy) does HSTS mean anything; in development it would pin
-            # localhost to HTTPS in the developer's browser.
-            headers["Strict-Transport-Security"] = hsts
-        headers.pop("X-Powered-By", None)
+        docs = request.endpoint == DOCS_ENDPOINT
+        response.headers.update(response_headers(production, docs))
+        response.headers.pop("X-Powered-By", None)
         return response
 
     neutralise_server_header()

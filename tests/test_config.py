@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import subprocess
 import sys
@@ -94,6 +95,47 @@ def test_each_bad_production_setting_is_named(tmp_path, overrides, problem):
         config.validate()
 
     assert problem in str(caught.value)
+
+
+DEV_KEY_BYTES = b"dev-only-encryption-key-32-bytes"
+# Every spelling parse_key accepts for the development key: refusing one and accepting another
+# would let the public key into production.
+DEV_KEY_SPELLINGS = {
+    "base64": base64.b64encode(DEV_KEY_BYTES).decode(),
+    "url-safe base64": base64.urlsafe_b64encode(DEV_KEY_BYTES).decode(),
+    "hex": DEV_KEY_BYTES.hex(),
+    "upper-case hex": DEV_KEY_BYTES.hex().upper(),
+    "mixed-case hex": DEV_KEY_BYTES.hex()[:32] + DEV_KEY_BYTES.hex()[32:].upper(),
+}
+
+
+def test_the_spellings_are_of_the_development_key():
+    assert DEV_KEY_SPELLINGS["base64"] == DEV_ENCRYPTION_KEY
+    assert {parse_key(text) for text in DEV_KEY_SPELLINGS.values()} == {DEV_KEY_BYTES}
+
+
+@pytest.mark.parametrize("spelling", sorted(DEV_KEY_SPELLINGS))
+def test_the_development_key_is_refused_in_production_however_spelled(tmp_path, spelling):
+    text = DEV_KEY_SPELLINGS[spelling]
+    for overrides, problem in (
+        ({"ENCRYPTION_KEY": text}, "ENCRYPTION_KEY must not be the development default"),
+        ({"ENCRYPTION_KEY": f"  {text} "}, "ENCRYPTION_KEY must not be the development default"),
+        (
+            {"ENCRYPTION_OLD_KEYS": f"{STRONG_KEY.upper()}, {text}"},
+            "ENCRYPTION_OLD_KEYS must not contain the development default",
+        ),
+    ):
+        config = Config.from_env(production_env(**overrides), instance_path=str(tmp_path))
+        with pytest.raises(ConfigError) as caught:
+            config.validate()
+        assert caught.value.problems == [problem]
+
+
+def test_a_strong_key_in_another_spelling_is_still_accepted(tmp_path):
+    raw = bytes.fromhex(STRONG_KEY)
+    for text in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        env = production_env(ENCRYPTION_KEY=text, ENCRYPTION_OLD_KEYS=STRONG_KEY.upper())
+        Config.from_env(env, instance_path=str(tmp_path)).validate()
 
 
 def test_config_error_never_shows_secret_values(tmp_path):

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
-from audiotricks.errors import NotFound, StoredKeyUndecryptable
+from audiotricks.errors import InvalidSession, NotFound, StoredKeyUndecryptable
 from audiotricks.extensions import db
 from audiotricks.models import PROVIDERS, User, UserSettings, utcnow
 from audiotricks.runtime import current_config
@@ -19,6 +20,7 @@ from audiotricks.security.crypto import DecryptionError, Keyring, associated_dat
 log = logging.getLogger(__name__)
 
 KEYRING_KEY = "audiotricks.keyring"
+PREFERENCES = ("preferred_language", "summary_quality", "settings_json")
 
 
 def keyring() -> Keyring:
@@ -95,14 +97,39 @@ def describe(settings: UserSettings) -> dict[str, Any]:
     }
 
 
+def _write(settings: UserSettings, values: dict[str, Any], *where: Any) -> int:
+    """Write ``values`` to the settings row in one UPDATE and commit; rows changed (0 or 1).
+
+    Every given column is written, whatever the row held when this request read it: the ORM's
+    unit of work would send only the columns that differ from that read, so two requests racing
+    could each write part of their values and leave a row neither of them chose (one key's
+    ciphertext with the other key's last4). One statement also keeps the columns of a write
+    together: another request sees all of them or none.
+    """
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        update(UserSettings)
+        .where(UserSettings.user_id == settings.user_id, *where)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.expire(settings)  # the next read of it sees what is stored now
+    return int(result.rowcount)
+
+
+def _write_existing(settings: UserSettings, values: dict[str, Any]) -> None:
+    """:func:`_write` to a row that must exist: it was there at the start of the request, so
+    if it is gone the account was deleted meanwhile and this session is no longer valid."""
+    if _write(settings, values) == 0:
+        raise InvalidSession()
+
+
 def update_settings(user: User, changes: dict[str, Any]) -> UserSettings:
     """Apply the given preferences; those not given keep their value."""
     settings = user_settings(user)
-    for name in ("preferred_language", "summary_quality", "settings_json"):
-        if name in changes:
-            setattr(settings, name, changes[name])
-    settings.updated_at = utcnow()  # also when the values did not change: the user saved
-    db.session.commit()
+    values = {name: changes[name] for name in PREFERENCES if name in changes}
+    # The time too when the values did not change: the user saved.
+    _write_existing(settings, {**values, "updated_at": utcnow()})
     return settings
 
 
@@ -112,29 +139,36 @@ def _log_event(message: str, event: str, user: User, provider: str) -> None:
 
 def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
     """Encrypt and store the key, replacing any earlier one."""
-    settings = user_settings(user)
+    settings = user_settings(user)  # the row exists before it is updated
     now = utcnow()
     ciphertext = keyring().encrypt(api_key, associated_data(user.id, provider))
-    setattr(settings, encrypted_column(provider), ciphertext)
-    setattr(settings, f"{provider}_key_last4", api_key[-4:])
-    setattr(settings, f"{provider}_key_updated_at", now)
-    settings.updated_at = now
-    db.session.commit()
+    # Ciphertext, last4 and times in one statement, always all of them (see _write).
+    columns = _key_columns(provider, ciphertext, api_key[-4:], now)
+    _write_existing(settings, {**columns, "updated_at": now})
     _log_event("api key stored", "api_key_stored", user, provider)
-    return key_status(settings, provider)
+    return KeyStatus(configured=True, last4=api_key[-4:], updated_at=now)
 
 
 def remove_api_key(user: User, provider: str) -> KeyStatus:
     """Forget the key; removing one that is not there is not an error."""
     settings = user_settings(user)
-    if getattr(settings, encrypted_column(provider)) is not None:
-        setattr(settings, encrypted_column(provider), None)
-        setattr(settings, f"{provider}_key_last4", None)
-        setattr(settings, f"{provider}_key_updated_at", None)
-        settings.updated_at = utcnow()
-        db.session.commit()
+    stored = getattr(UserSettings, encrypted_column(provider)).is_not(None)
+    columns = _key_columns(provider, None, None, None)
+    if _write(settings, {**columns, "updated_at": utcnow()}, stored):
         _log_event("api key removed", "api_key_removed", user, provider)
-    return key_status(settings, provider)
+    return KeyStatus(configured=False, last4=None, updated_at=None)
+
+
+def _key_columns(
+    provider: str, ciphertext: str | None, last4: str | None, when: datetime | None
+) -> dict[str, Any]:
+    """Every column of one provider's key: written together, or the row could pair one key's
+    ciphertext with another key's last4."""
+    return {
+        encrypted_column(provider): ciphertext,
+        f"{provider}_key_last4": last4,
+        f"{provider}_key_updated_at": when,
+    }
 
 
 def read_api_key(user: User, provider: str) -> StoredKey:

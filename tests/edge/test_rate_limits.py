@@ -97,7 +97,7 @@ def test_health_and_preflights_are_not_limited(client: FlaskClient) -> None:
             "/api/v1/auth/me",
             headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
         )
-        assert preflight.status_code == 200
+        assert preflight.status_code == 204
     assert client.get("/api/v1/auth/me").status_code == 401
 
 

@@ -1,0 +1,37 @@
+"""The Flask class of the app: routing that never redirects and a bodiless answer to OPTIONS.
+
+- No slash merging: Werkzeug answered ``/api/v1//auth/me`` with a 308 whose ``Location`` it built
+  from the request's ``Host`` header (``Host: evil.example`` sent the client to evil.example).
+  Such a path is now a plain JSON 404, like any other unknown path. Slashes stay strict, and no
+  route ends in a slash ("Paths have no trailing slash"), so ``/api/v1/settings/`` is a 404 too:
+  the app has no redirect left at all.
+- ``OPTIONS`` on a route (outside a CORS preflight, which Flask-CORS completes) is
+  ``204 No Content`` with ``Allow``, not an empty ``200 text/html``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.routing import Map
+
+
+class StrictMap(Map):
+    """Werkzeug's URL map with slash merging off (it is on by default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["merge_slashes"] = False
+        kwargs["strict_slashes"] = True
+        super().__init__(*args, **kwargs)
+
+
+class AudioTricksFlask(Flask):
+    url_map_class = StrictMap
+
+    def make_default_options_response(self) -> Response:
+        allowed = super().make_default_options_response().allow
+        response = self.response_class(status=204)
+        response.allow.update(allowed)
+        del response.headers["Content-Type"]  # no body, so no type
+        return response
