@@ -111,10 +111,11 @@ class JsonErrorsMixin:
         return head.encode("latin-1") + b"\r\n" + body
 
 
-class JsonErrorSyncWorker(JsonErrorsMixin, SyncWorker):
+# gunicorn has no type information (see setup.cfg), so its worker classes are Any to mypy.
+class JsonErrorSyncWorker(JsonErrorsMixin, SyncWorker):  # type: ignore[misc]
     """gunicorn's sync worker (``GUNICORN_THREADS=1``), with contract-shaped error answers."""
 
 
-class JsonErrorThreadWorker(JsonErrorsMixin, ThreadWorker):
+class JsonErrorThreadWorker(JsonErrorsMixin, ThreadWorker):  # type: ignore[misc]
     """gunicorn's gthread worker (``GUNICORN_THREADS`` > 1), with contract-shaped error answers."""
 

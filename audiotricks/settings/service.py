@@ -66,10 +66,12 @@ def user_settings(user: User) -> UserSettings:
         db.session.add(UserSettings(user_id=user.id))
         try:
             db.session.commit()
-        except IntegrityError:  # a concurrent request created it first
+        except IntegrityError:  # a concurrent request created it first, or the account is gone
             db.session.rollback()
         settings = db.session.get(UserSettings, user.id)
-        assert settings is not None  # noqa: S101 - for mypy: the row exists now (ours or theirs)
+        if settings is None:
+            # The foreign key refused the row: the account was deleted by a concurrent request.
+            raise InvalidSession()
     return settings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from audiotricks.errors import InvalidSession
 from audiotricks.extensions import db
+from audiotricks.models import User
 from audiotricks.schemas.languages import ISO_639_1_CODES
+from audiotricks.settings import service
 from tests.conftest import AuthActions
 
 URL = "/api/v1/settings"
@@ -355,3 +359,10 @@ def test_missing_settings_row_is_recreated_with_defaults(
     assert response.status_code == 200
     assert response.get_json()["data"]["settings"]["summaryQuality"] == "balanced"
     assert put(client, headers, {"summaryQuality": "concise"}).status_code == 200
+
+
+def test_settings_of_an_account_deleted_meanwhile_are_a_401_not_a_500(app: Flask) -> None:
+    """A request whose account another request deleted finds no settings row and cannot create
+    one (the foreign key refuses it): its session is gone, which is what it is told."""
+    with app.test_request_context(), pytest.raises(InvalidSession):
+        service.user_settings(User(id=uuid.uuid4()))
