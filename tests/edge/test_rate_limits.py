@@ -249,17 +249,23 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_the_key(
         assert db.session.scalars(select(AuthSession.ip_address)).all() == ["203.0.113.9"]
 
 
+def app_with_unreachable_redis(database_url: str, **overrides: Any) -> Flask:
+    closed = services.free_port()  # nothing listens there
+    return create_app(
+        make_config(
+            database_url,
+            ratelimit_enabled=True,
+            ratelimit_storage_uri=f"redis://127.0.0.1:{closed}/0",
+            ratelimit_key_prefix=f"test-{uuid.uuid4().hex}",
+            **overrides,
+        )
+    )
+
+
 def test_redis_outage_fails_open_with_a_warning(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    closed = services.free_port()  # nothing listens there
-    config = make_config(
-        database_url,
-        ratelimit_enabled=True,
-        ratelimit_storage_uri=f"redis://127.0.0.1:{closed}/0",
-        ratelimit_key_prefix=f"test-{uuid.uuid4().hex}",
-    )
-    app = create_app(config)
+    app = app_with_unreachable_redis(database_url)
     client = app.test_client()
     caplog.set_level(logging.WARNING)
     auth = AuthActions(client)
@@ -395,14 +401,7 @@ def test_unknown_api_routes_are_limited_per_ip(client: FlaskClient) -> None:
 def test_a_storage_outage_still_counts_failed_logins(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    closed = services.free_port()  # nothing listens there
-    config = make_config(
-        database_url,
-        ratelimit_enabled=True,
-        ratelimit_storage_uri=f"redis://127.0.0.1:{closed}/0",
-        ratelimit_login_account="2 per 15 minutes",
-    )
-    app = create_app(config)
+    app = app_with_unreachable_redis(database_url, ratelimit_login_account="2 per 15 minutes")
     client = app.test_client()
     AuthActions(client).register()
     caplog.set_level(logging.WARNING)
