@@ -114,6 +114,8 @@ class Config:
     encryption_old_keys: tuple[str, ...] = field(default=(), repr=False)
     cors_origins: tuple[str, ...] = ("http://localhost:5173", "http://localhost:3000")
     ratelimit_enabled: bool = True
+    # One process (an app built in code, as the tests do); from_env's default is the counter file
+    # in the instance folder, which every worker of the host shares.
     ratelimit_storage_uri: str = "memory://"
     ratelimit_default: str = "300 per minute"
     ratelimit_login: str = "10 per minute"
