@@ -1,0 +1,1 @@
+"""History: the user's library of transcripts and summaries."""
