@@ -365,7 +365,8 @@ def _render_json(item: Mapping[str, Any]) -> str:
 
 def cue_time(seconds: float, decimal: str) -> str:
     """``HH:MM:SS<decimal>mmm``, rounded to the millisecond first so no field overflows."""
-    millis = round(_finite(seconds) * 1000)
+    # Half up, not Python's half-to-even: 0.0005 s is 1 ms like every subtitle tool says.
+    millis = math.floor(_finite(seconds) * 1000 + 0.5)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs, millis = divmod(rest, 1000)
