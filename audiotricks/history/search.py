@@ -97,12 +97,12 @@ _PG_AFTER = f"AND ({_PG_SCORE} < :score OR ({_PG_SCORE} = :score AND h.id < :aft
 def _postgres_page(
     user_id: uuid.UUID, words: str, limit: int, after: tuple[float, uuid.UUID] | None
 ) -> list[Hit]:
-    statement = text(_PG_PAGE.format(after=_PG_AFTER if after else "")).bindparams(
-        bindparam("user_id", type_=Uuid()), bindparam("after_id", type_=Uuid())
-    )
+    binds = [bindparam("user_id", type_=Uuid())]
     params: dict[str, object] = {"user_id": user_id, "words": words, "limit": limit}
     if after:
+        binds += [bindparam("after_id", type_=Uuid()), bindparam("score", type_=Float())]
         params.update(score=after[0], after_id=after[1])
+    statement = text(_PG_PAGE.format(after=_PG_AFTER if after else "")).bindparams(*binds)
     rows = db.session.execute(statement, params).all()
     return [Hit(row.id, float(row.score)) for row in rows]
 
@@ -159,14 +159,12 @@ def _sqlite_page(
     match = fts5_query(user_id, words)
     if match is None:
         return []
-    statement = text(_SQLITE_PAGE.format(after=_SQLITE_AFTER if after else "")).bindparams(
-        bindparam("user_id", type_=Uuid()),
-        bindparam("after_id", type_=Uuid()),
-        bindparam("score", type_=Float()),
-    )
+    binds = [bindparam("user_id", type_=Uuid())]
     params: dict[str, object] = {"match": match, "user_id": user_id, "limit": limit}
     if after:
+        binds += [bindparam("after_id", type_=Uuid()), bindparam("score", type_=Float())]
         params.update(score=after[0], after_id=after[1])
+    statement = text(_SQLITE_PAGE.format(after=_SQLITE_AFTER if after else "")).bindparams(*binds)
     rows = db.session.execute(statement, params).all()
     return [Hit(uuid.UUID(hex=row.id), float(row.score)) for row in rows]
 
