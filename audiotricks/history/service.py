@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Row, delete, func, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import Uuid
-from werkzeug.datastructures import ETags
 
 from audiotricks.errors import ApiError, Conflict, InvalidSession, NotFound
 from audiotricks.extensions import db
@@ -216,12 +215,17 @@ def get_item(user: User, raw_id: str) -> HistoryItem:
     return item
 
 
-def _matches(condition: ETags, item: HistoryItem) -> bool:
-    return condition.star_tag or condition.contains(item.etag.strip('"'))
+def etag_matches(header: str, item: HistoryItem) -> bool:
+    """Whether an ``If-Match`` value names ``item``'s current ETag (strong comparison).
+
+    Strict: ``*`` or a list of quoted tags; a weak (``W/``) or unquoted tag never matches.
+    """
+    tags = {tag.strip() for tag in header.split(",")}
+    return "*" in tags or item.etag in tags
 
 
 def update_item(
-    user: User, raw_id: str, changes: dict[str, Any], if_match: ETags | None
+    user: User, raw_id: str, changes: dict[str, Any], if_match: str | None
 ) -> HistoryItem:
     """Apply ``changes``; with ``If-Match`` only when it names the current ETag.
 
@@ -229,7 +233,7 @@ def update_item(
     same ETag exactly one wins; the other gets PreconditionFailed and nothing changes.
     """
     item = get_item(user, raw_id)
-    if if_match is not None and not _matches(if_match, item):
+    if if_match is not None and not etag_matches(if_match, item):
         db.session.rollback()
         raise PreconditionFailed()
     statement = update(HistoryItem).where(

@@ -159,7 +159,7 @@ def update_item(item_id: str, body: dict[str, Any]) -> tuple[Response, int]:
     With If-Match, only when it names the item's current ETag; otherwise 412 and nothing changes.
     The answer carries the new ETag.
     """
-    if_match = request.if_match if "If-Match" in request.headers else None
+    if_match = request.headers.get("If-Match")
     item = service.update_item(g.user, item_id, body, if_match)
     data = item_data.dump({"item": service.describe(item)})
     return _with_etag(envelope("History item updated", data), item.etag)
