@@ -81,7 +81,9 @@ def tidy_snippet(passage: str) -> str:
     return flat
 
 
-_PG_SCORE = "ts_rank(h.search_vector, websearch_to_tsquery('english', :words))"
+# float8: ts_rank's real would come back as its shortest float4 text, which parses to a
+# different double, and the cursor's "score < :score" would then skip or repeat rows.
+_PG_SCORE = "ts_rank(h.search_vector, websearch_to_tsquery('english', :words))::float8"
 _PG_PAGE = f"""
 SELECT h.id AS id, {_PG_SCORE} AS score
 FROM history_items AS h
