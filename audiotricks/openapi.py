@@ -48,6 +48,8 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         statuses.update({429: ErrorSchema, 503: ErrorSchema})
     if getattr(view, "request_schema", None):
         statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
+    if getattr(view, "query_schema", None):
+        statuses[400] = ErrorSchema
     if getattr(view, "requires_auth", False):
         statuses.update({401: ErrorSchema, 403: ErrorSchema})
     if rule.arguments:
