@@ -233,10 +233,7 @@ class Config:
             problems.append("TRUSTED_PROXY_COUNT must not be negative")
         if self.max_content_length < 1024:
             problems.append("MAX_CONTENT_LENGTH must be at least 1024 bytes")
-        if self.history_max_bytes < 1024:
-            problems.append("HISTORY_MAX_BYTES must be at least 1024 bytes")
-        if self.history_max_items < 1:
-            problems.append("HISTORY_MAX_ITEMS must be at least 1")
+        problems += _history_problems(self)
         if not 4 <= self.bcrypt_rounds <= 31:
             problems.append("BCRYPT_ROUNDS must be between 4 and 31")
         if self.log_format not in ("json", "console"):
@@ -274,6 +271,15 @@ def _secret_problems(config: Config) -> list[str]:
                 continue
             if len(set(raw)) < 8:
                 problems.append(f"{name} is too weak (too few distinct bytes)")
+    return problems
+
+
+def _history_problems(config: Config) -> list[str]:
+    problems = []
+    if config.history_max_bytes < 1024:
+        problems.append("HISTORY_MAX_BYTES must be at least 1024 bytes")
+    if config.history_max_items < 1:
+        problems.append("HISTORY_MAX_ITEMS must be at least 1")
     return problems
 
 

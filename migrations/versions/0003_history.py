@@ -80,7 +80,7 @@ SQLITE_INSERT_ROW = """
     INSERT INTO history_search (rowid, owner, title, transcript, summary)
     VALUES (last_insert_rowid(), NEW.user_id, NEW.title, NEW.transcript_text,
             CASE WHEN NEW.summary IS NULL THEN '' ELSE {summary} END);
-""".format(summary=SQLITE_SUMMARY_TEXT.format(row="NEW"))
+""".format(summary=SQLITE_SUMMARY_TEXT.format(row="NEW"))  # noqa: S608 - constant SQL
 SQLITE_DELETE_ROW = """
     DELETE FROM history_search
     WHERE rowid = (SELECT search_rowid FROM history_search_keys WHERE item_id = OLD.id);
