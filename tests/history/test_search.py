@@ -153,12 +153,14 @@ HOSTILE = [
 
 
 @pytest.mark.usefixtures("library")
-@pytest.mark.parametrize("q", HOSTILE)
 def test_query_syntax_in_user_input_is_never_an_error(
-    client: FlaskClient, headers: dict[str, str], q: str
+    client: FlaskClient, headers: dict[str, str]
 ) -> None:
-    data = search(client, headers, q[:200])
-    assert isinstance(data["items"], list)
+    # One library for every input (a test each would rebuild it): each answer is a 200 page.
+    for q in HOSTILE:
+        response = client.get(URL, query_string={"q": q[:200]}, headers=headers)
+        assert response.status_code == 200, (q, response.get_json())
+        assert isinstance(response.get_json()["data"]["items"], list)
 
 
 @pytest.mark.usefixtures("library")
