@@ -177,10 +177,10 @@ def test_bad_q_is_400_on_q(client: FlaskClient, headers: dict[str, str], q: str)
 def _distinct_words(count: int) -> str:
     """``count`` different made-up words (base-26 numerals), 6-7 characters with the space."""
     words = []
-    for number in range(count):
-        letters = ""
+    for index in range(count):
+        letters, rest = "", index
         for _ in range(5):
-            number, digit = divmod(number, 26)
+            rest, digit = divmod(rest, 26)
             letters += chr(ord("a") + digit)
         words.append("q" + letters)
     return " ".join(words)
