@@ -106,7 +106,28 @@ SQLITE_STATEMENTS = (
 )
 
 
+# The search query uses a MATERIALIZED common table expression (SQLite 3.35).
+SQLITE_MIN_VERSION = (3, 35, 0)
+
+
+def _check_sqlite(bind):
+    """Stop with a clear message where this SQLite cannot hold the search index."""
+    text = bind.exec_driver_sql("SELECT sqlite_version()").scalar()
+    version = tuple(int(part) for part in text.split("."))
+    fts5 = bind.exec_driver_sql("SELECT sqlite_compileoption_used('ENABLE_FTS5')").scalar()
+    if version < SQLITE_MIN_VERSION or not fts5:
+        raise RuntimeError(
+            "History search needs SQLite 3.35 or newer with FTS5 (found "
+            + ".".join(map(str, version))
+            + ("" if fts5 else " without FTS5")
+            + "); use a newer Python build or PostgreSQL"
+        )
+
+
 def upgrade():
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        _check_sqlite(bind)
     op.create_table(
         "history_items",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -142,7 +163,7 @@ def upgrade():
         "history_items",
         ["user_id", "created_at", "id"],
     )
-    dialect = op.get_bind().dialect.name
+    dialect = bind.dialect.name
     if dialect == "postgresql":
         op.add_column("history_items", sa.Column("search_vector", postgresql.TSVECTOR()))
         op.execute(PG_FUNCTION)
