@@ -7,6 +7,10 @@ Create Date: 2026-11-25
 Self-contained: it only adds objects, so it can follow any earlier revision (change
 ``down_revision``). The search objects are maintained by the database (triggers) and are not
 mapped by the ORM; audiotricks.models.history.SEARCH_OBJECTS keeps them out of autogenerate.
+
+A later migration that alters history_items in batch mode on SQLite recreates the table, and
+SQLite drops a table's triggers with it: such a migration must create the three
+history_items_search_* triggers again (SQLITE_STATEMENTS below).
 """
 
 import sqlalchemy as sa
