@@ -18,16 +18,19 @@ from werkzeug.routing import Rule
 
 from audiotricks import __version__
 from audiotricks.errors import HTTP_MESSAGES
+from audiotricks.http import Download
 from audiotricks.schemas.base import ErrorSchema
 
 bp = Blueprint("docs", __name__)
 
 STATUS_TEXT = {
+    304: "Not modified: If-None-Match names the current ETag",
     400: "Validation failed or malformed JSON body",
     401: "Authentication required, or the session is invalid or expired",
     403: "Account is deactivated",
     404: HTTP_MESSAGES[404],
     409: "Email or username already in use",
+    412: "Precondition failed: If-Match does not name the current ETag",
     413: HTTP_MESSAGES[413],
     415: HTTP_MESSAGES[415],
     429: "Too many requests (see Retry-After)",
@@ -37,18 +40,25 @@ STATUS_TEXT = {
 _PATH_ARGUMENT = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>\w+)>")
 
 
-def _operation(rule: Rule, view: Any) -> dict[str, Any]:
-    status, schema, declared = view.response_doc
-    api_route = rule.rule.startswith("/api/")
+def _statuses(rule: Rule, view: Any) -> dict[int, Any]:
+    """The error statuses every route of this kind can give, by the marks on its view."""
     statuses: dict[int, Any] = {500: ErrorSchema}
-    if api_route:
+    if rule.rule.startswith("/api/"):
         statuses.update({429: ErrorSchema, 503: ErrorSchema})
     if getattr(view, "request_schema", None):
         statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
+    if getattr(view, "query_schema", None):
+        statuses[400] = ErrorSchema
     if getattr(view, "requires_auth", False):
         statuses.update({401: ErrorSchema, 403: ErrorSchema})
     if rule.arguments:
         statuses[404] = ErrorSchema
+    return statuses
+
+
+def _operation(rule: Rule, view: Any) -> dict[str, Any]:
+    status, schema, declared = view.response_doc
+    statuses = _statuses(rule, view)
     descriptions: dict[int, str] = {}
     for item in declared:
         code, body, *text = item if isinstance(item, tuple) else (item, ErrorSchema)
@@ -69,6 +79,13 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             },
         },
     }
+    documented_headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in getattr(view, "response_headers", {}).items()
+    }
+    for code, response in operation["responses"].items():
+        if code.startswith("2") or code == "304":
+            response.update({"headers": documented_headers} if documented_headers else {})
     details = doc.partition("\n")[2].strip()
     if details:  # the docstring after its first line: decisions a client needs to know
         operation["description"] = " ".join(details.split())
@@ -94,12 +111,30 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         }
         for match in _PATH_ARGUMENT.finditer(rule.rule)
     ]
+    if getattr(view, "query_schema", None):
+        # apispec's marshmallow plugin turns the schema into one parameter per field.
+        parameters.append({"in": "query", "schema": view.query_schema})
+    parameters += [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in getattr(view, "request_headers", ())
+    ]
     if parameters:
         operation["parameters"] = parameters
     return operation
 
 
 def _response(description: str, schema: Any) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    if isinstance(schema, Download):
+        return {
+            "description": description,
+            "content": {
+                # A JSON download is any JSON; the others are text of their type.
+                kind: {"schema": {} if kind.endswith("json") else {"type": "string"}}
+                for kind in schema.content_types
+            },
+        }
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 

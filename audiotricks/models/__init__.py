@@ -2,6 +2,7 @@
 
 from audiotricks.models.auth_session import AuthSession
 from audiotricks.models.base import Base, UtcDateTime, utcnow
+from audiotricks.models.history import HistoryItem, include_object
 from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
 from audiotricks.models.user import User
 
@@ -10,8 +11,10 @@ __all__ = [
     "SUMMARY_QUALITIES",
     "AuthSession",
     "Base",
+    "HistoryItem",
     "User",
     "UserSettings",
     "UtcDateTime",
+    "include_object",
     "utcnow",
 ]
