@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from audiotricks import create_app
 from audiotricks.ratelimits import LIMITER_KEY, close_rate_limit_storage
