@@ -181,6 +181,9 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         request_identifier=_request_identity,
         enabled=config.ratelimit_enabled,
     )
+    # Nothing outside /api/ (and no preflight) is limited: say so before Flask-Limiter resolves
+    # and parses the limits of the route, which it would otherwise do for every /health.
+    limiter.request_filter(_not_api)
     # Registered before the Limiter's own hook, so they run after it (Flask runs them in reverse).
     app.after_request(_retry_after_only_when_limited)
     app.after_request(_rate_limit_headers)

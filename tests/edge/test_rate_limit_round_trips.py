@@ -93,3 +93,23 @@ def test_sqlite_headers_are_exact(database_url: str, tmp_path: Path) -> None:
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["4", "3", "2", "1", "0", "0"]
     dispose_engines(app)
+
+
+def test_paths_outside_the_api_never_reach_the_storage(
+    database_url: str, redis_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if redis_url is None:
+        services.unavailable("no Redis (set TEST_REDIS_URL or install redis-server)")
+    app = limited_app(database_url, redis_url)
+    client = app.test_client()
+    sent = count_redis_commands(app, monkeypatch)
+    for _ in range(8):
+        answer = client.get("/health")
+        assert answer.status_code == 200
+        assert "X-RateLimit-Limit" not in answer.headers
+    assert client.options("/api/v1/auth/me").status_code == 204
+    assert sent == []
+    assert client.get("/api/v1/openapi.json").headers["X-RateLimit-Remaining"] == "4"
+    assert sent == ["EVALSHA"]
+    close_rate_limit_storage(app)
+    dispose_engines(app)
