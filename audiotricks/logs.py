@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -20,6 +21,11 @@ from audiotricks.config import Config, parse_key
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 REDACTED = "[REDACTED]"
+# A record attribute naming extra fields whose values the app built itself from nothing a client
+# or a secret can put there (a status code, an id from the database): the filter skips them.
+SAFE_FIELDS_ATTR = "_redaction_safe"
+# The access line's fields of that kind; method, path, user agent and the message are redacted.
+_ACCESS_SAFE_FIELDS = frozenset({"event", "status", "duration_ms", "user_id"})
 # Longest text of one field (message, extra value, traceback) that is scrubbed and written; the rest
 # is cut. No log line needs more, and it bounds the work a huge client-controlled value can cause.
 REDACT_MAX_CHARS = 8192
@@ -101,6 +107,7 @@ def redact_shapes(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1024)  # the same few field names on every line; bounded all the same
 def is_sensitive_key(name: str) -> bool:
     """Whether a field called ``name`` holds a secret (password, token, api key, ...)."""
     key = name.lower().replace("_", "").replace("-", "")
@@ -242,8 +249,10 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if isinstance(getattr(record, "request_id", None), str):
             record.request_id = self._redact_text(record.request_id, secrets)  # type: ignore[attr-defined]
+        # Fields the app itself wrote and vouches for (no client text, no secret) are left alone.
+        safe = getattr(record, SAFE_FIELDS_ATTR, ())
         for key, value in list(vars(record).items()):
-            if key in _STANDARD_ATTRS or key.startswith("_"):
+            if key in _STANDARD_ATTRS or key.startswith("_") or key in safe:
                 continue
             setattr(record, key, self._redact_field(key, value, secrets))
         if record.exc_info and not record.exc_text:
@@ -406,6 +415,7 @@ def _log_access(response: Response) -> Response:
             "user_id": str(user_id) if user_id is not None else None,
             "client_ip": cut_text(request.remote_addr or "", CLIENT_IP_LOG_MAX) or None,
             "user_agent": cut_text(request.user_agent.string, USER_AGENT_LOG_MAX, secrets) or None,
+            SAFE_FIELDS_ATTR: _ACCESS_SAFE_FIELDS,
         },
     )
     return response

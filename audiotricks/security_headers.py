@@ -58,12 +58,13 @@ def response_headers(production: bool, docs: bool = False) -> dict[str, str]:
 
 def init_security_headers(app: Flask, config: Config) -> None:
     """Add the headers to every response, errors included; HSTS only in production."""
-    production = config.is_production
+    # Built once: the same two header sets serve every response.
+    api_headers = response_headers(config.is_production)
+    docs_headers = response_headers(config.is_production, docs=True)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        docs = request.endpoint == DOCS_ENDPOINT
-        response.headers.update(response_headers(production, docs))
+        response.headers.update(docs_headers if request.endpoint == DOCS_ENDPOINT else api_headers)
         response.headers.pop("X-Powered-By", None)
         return response
 

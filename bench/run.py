@@ -1,11 +1,13 @@
-"""Benchmark the service as it runs in production and write the table into bench/README.md.
+"""Benchmark the service side by side with a bare-Flask floor and the fastapi-users peer.
 
-Starts gunicorn with the repository's gunicorn.conf.py and production settings (bench secrets) on a
-scratch PostgreSQL database, seeds users and sessions, and drives load with wrk from a separate
-process. See bench/README.md for what is measured and how to read it.
+Starts our service in its production and embedded shapes (gunicorn with the repository's
+gunicorn.conf.py, bench secrets, rate limits on and raised), the floor (bench/floor_app.py) and,
+when given its folder, the peer, all on one PostgreSQL server; seeds users and sessions; drives
+load with wrk from a separate process, the lines interleaved; and writes the ratios and the table
+into bench/README.md. See bench/README.md for what is measured and how to read it.
 
-    .venv/bin/python bench/run.py                 # the full run (about 15 minutes)
-    .venv/bin/python bench/run.py --quick         # 1 run of 3 s per case, no growth run
+    .venv/bin/python bench/run.py --peer DIR --peer-python PY   # the full run (about 25 minutes)
+    .venv/bin/python bench/run.py --quick                       # 1 run of 3 s per line, no growth
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,52 +142,112 @@ def seed(database_url: str, first_user: int, users: int, sessions_per_user: int)
     return tokens
 
 
-# --- server ---------------------------------------------------------------------------------
+# --- servers -------------------------------------------------------------------------------
 
 
-def server_env(database_url: str, port: int) -> dict[str, str]:
-    return {
-        "APP_ENV": "production",
+def our_env(database_url: str, port: int, shape: str, redis_url: str, prefix: str) -> dict[str, str]:
+    """The environment of our service in one shape (see bench/README.md), limits raised but on."""
+    env = {
         "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,
         "ENCRYPTION_KEY": ENCRYPTION_KEY,
         "BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
+        "RATELIMIT_ENABLED": "true",
         "RATELIMIT_DEFAULT": RAISED,
         "RATELIMIT_LOGIN": RAISED,
         "RATELIMIT_LOGIN_ACCOUNT": RAISED,
         "RATELIMIT_REGISTER": RAISED,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
+    if shape == "production":
+        env |= {"APP_ENV": "production", "RATELIMIT_STORAGE_URI": redis_url,
+                "RATELIMIT_KEY_PREFIX": prefix, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
+    else:
+        # What `make run` starts: development, counters in a SQLite file shared by the workers
+        # (the default storage; a fresh file of the run's own), logging left at its defaults.
+        env |= {"APP_ENV": "development",
+                "RATELIMIT_STORAGE_URI": f"sqlite:///{RESULTS / f'ratelimits-{prefix}.db'}"}
+    return env
+
+
+def server_env(database_url: str, port: int) -> dict[str, str]:
+    """For migrations: the production shape's settings (nothing is served)."""
+    return our_env(database_url, port, "production", "redis://127.0.0.1:6379/0", "bench")
 
 
 class Server:
-    def __init__(self, database_url: str, port: int, log_path: Path):
+    """A process listening on ``port``; its standard error (the log) goes to ``log_path``."""
+
+    def __init__(self, command: list[str], env: dict[str, str], port: int, log_path: Path,  # noqa: PLR0913, PLR0917
+                 cwd: Path = ROOT, health: str = "/health"):
         self.port = port
+        self.health = health
+        self.log_path = log_path
         self.log = log_path.open("ab")
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("RATELIMIT_", "LOG_", "APP_ENV", "WEB_CONCURRENCY"))}
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-            env={**os.environ, **server_env(database_url, port)},
-            cwd=ROOT, stdout=self.log, stderr=self.log, start_new_session=True,
+            command, env={**clean, **env}, cwd=cwd, stdout=self.log, stderr=self.log,
+            start_new_session=True,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(self.url("/health"), timeout=1).read()
+                urllib.request.urlopen(self.url(health), timeout=1).read()
+                return
+            except urllib.error.HTTPError:  # answering (a 401 on the peer's health path, say)
                 return
             except OSError:
+                if self.process.poll() is not None:
+                    break
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"gunicorn did not start; see {log_path}")
+        raise RuntimeError(f"{command[0]} did not start; see {log_path}")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def trim_log(self) -> None:
+        """Empty the log between runs (it is opened for appending, so writers carry on)."""
+        os.truncate(self.log_path, 0)
+
     def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(30)
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
         self.log.close()
+
+
+def ours(database_url: str, port: int, shape: str, redis_url: str, prefix: str, log_path: Path) -> Server:  # noqa: PLR0913, PLR0917
+    return Server([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                  our_env(database_url, port, shape, redis_url, prefix), port, log_path)
+
+
+def floor(port: int, log_path: Path) -> Server:
+    workers = 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return Server([str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--worker-class", "sync",
+                   "--bind", f"127.0.0.1:{port}", "--chdir", str(BENCH), "floor_app:app"],
+                  {}, port, log_path, health="/ping")
+
+
+def peer(peer_dir: Path, python: str, database_url: str, port: int, log_path: Path) -> Server:
+    """fastapi-users with DatabaseStrategy, uvicorn with 2 workers, as the peer's README runs it."""
+    return Server([python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "2", "--no-access-log", "--log-level", "warning"],
+                  {"FAU_DATABASE_URL": database_url, "FAU_STRATEGY": "db"}, port, log_path,
+                  cwd=peer_dir, health="/ping")
+
+
+def seed_peer(peer_dir: Path, python: str, server_url: str, users: int) -> tuple[str, Path]:
+    """Seed the peer's database with its own script; its asyncpg URL and a token file."""
+    parts = urllib.parse.urlsplit(server_url)
+    server = f"{parts.scheme}://{parts.netloc}"
+    tokens = RESULTS / "peer-tokens.txt"
+    subprocess.run([python, "seed.py", "fau_bench", str(users), str(TOKEN_SAMPLE), str(tokens)],
+                   cwd=peer_dir, env={**os.environ, "PG_SERVER": server}, check=True,
+                   capture_output=True)
+    return f"postgresql+asyncpg://{parts.netloc}/fau_bench", tokens
 
 
 def store_api_keys(server: Server, tokens: list[str]) -> None:
@@ -200,7 +265,9 @@ def store_api_keys(server: Server, tokens: list[str]) -> None:
 
 def wrk(server: Server, script: str, args: list[str], connections: int, seconds: float) -> dict:
     command = [
-        "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+        "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
+        # A login waits behind every other one queued: at 64 connections, many seconds.
+        "--timeout", "60s" if script == "login.lua" else "10s",
         "-s", str(BENCH / "wrk" / script), server.url(""), "--", *args,
     ]
     output = subprocess.run(
@@ -222,20 +289,7 @@ def drain(server: Server) -> None:
     the first second or two of the next run. A /health request queues behind it.
     """
     for _ in range(2):
-        urllib.request.urlopen(server.url("/health"), timeout=60).read()
-
-
-def measure(server: Server, script: str, args: list[str], connections: int, runs: int,  # noqa: PLR0913, PLR0917
-            seconds: float) -> list[dict]:
-    wrk(server, script, args, connections, min(3.0, seconds))  # warm-up, discarded
-    results = []
-    for _ in range(runs):
-        drain(server)
-        results.append(wrk(server, script, args, connections, seconds))
-    for result in results:
-        if result["non_2xx"] or result["socket_errors"]:
-            log(f"  warning: {result['non_2xx']} non-2xx, {result['socket_errors']} socket errors")
-    return results
+        urllib.request.urlopen(server.url(server.health), timeout=60).read()
 
 
 def bcrypt_limit(threads: int = 2, seconds: float = 5.0) -> float:
@@ -276,24 +330,34 @@ def row(name: str, connections: int, s: dict) -> str:
             f" | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['errors']} |")
 
 
-def environment() -> str:
+def environment(options: argparse.Namespace, loads: list[str]) -> str:
     def version(command: list[str]) -> str:
         try:
-            out = subprocess.run(command, capture_output=True, text=True, check=False).stdout + ""
-            return out.strip().splitlines()[0] if out.strip() else "?"
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
         except OSError:
             return "?"
+        text = (out.stdout or out.stderr).strip()
+        return text.splitlines()[0] if text else "?"
 
-    pg = version(["psql", "--version"])
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    wrk_line = (wrk_version.stdout or wrk_version.stderr).strip().splitlines()[0]
-    threads = os.environ.get("GUNICORN_THREADS", "gunicorn.conf.py default")
-    workers = os.environ.get("WEB_CONCURRENCY", "gunicorn.conf.py default")
+    peer = "not run"
+    if options.peer:
+        shown = subprocess.run([options.peer_python, "-m", "pip", "show", "fastapi-users"],
+                               capture_output=True, text=True, check=False).stdout
+        peer = "fastapi-users " + next((line.split(": ", 1)[1] for line in shown.splitlines()
+                                        if line.startswith("Version: ")), "?")
     return (
-        f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}\n"
-        f"- {pg}; {wrk_line}\n"
-        f"- gunicorn workers: {workers}; threads: {threads}; APP_ENV=production, BCRYPT_ROUNDS=12,"
-        f" rate limits raised to {RAISED}\n"
+        f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()};"
+        f" load average (1 min) {', '.join(loads)} (before, during, after)\n"
+        f"- {version(['psql', '--version'])}; {version(['redis-server', '--version'])};"
+        f" {version(['wrk', '-v'])}\n"
+        f"- ours: gunicorn.conf.py defaults (sync workers, 2 per core), BCRYPT_ROUNDS={BCRYPT_ROUNDS},"
+        f" every rate limit on and raised to {RAISED}\n"
+        "  - *production*: `APP_ENV=production`, counters in Redis (own key prefix), JSON access log at"
+        " INFO through the app's handler into a file\n"
+        "  - *embedded*: what `make run` starts (development, counters in a SQLite file shared by the"
+        " workers, default logging into a file), on the same PostgreSQL\n"
+        f"- floor: `bench/floor_app.py` (bare Flask `/ping`), gunicorn sync x 2 per core; peer:"
+        f" fastapi-users DatabaseStrategy `/users/me`, uvicorn x 2 ({peer})\n"
     )
 
 
@@ -306,34 +370,84 @@ def write_report(report: str) -> None:
     readme.write_text(f"{before}{start}\n{report}{end}{after}")
 
 
-def main() -> None:  # noqa: PLR0915 - the script, step by step
+@dataclass
+class Line:
+    """One row of the table: a server, a wrk script and its arguments."""
+
+    key: str
+    label: str
+    server: str
+    script: str
+    args: list[str]
+    connections: tuple[int, ...] = (16, 64)
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def run_lines(servers: dict[str, Server], lines: list[Line], connections: int,  # noqa: PLR0913, PLR0917
+              runs: int, seconds: float, figures: dict[tuple[str, int], dict],
+              between: Callable[[], None] | None = None) -> None:
+    """Every line at ``connections``: a warm-up each, then ``runs`` rounds, A, B, A, B, ...
+
+    ``between`` runs at the start of every round (the bcrypt limit, measured beside the logins).
+    """
+    lines = [line for line in lines if connections in line.connections]
+    for line in lines:
+        log(f"warm-up: {line.label} at {connections} connections")
+        drain(servers[line.server])
+        wrk(servers[line.server], line.script, line.args, connections, min(3.0, seconds))
+    results: dict[str, list[dict]] = {line.key: [] for line in lines}
+    for round_number in range(1, runs + 1):
+        if between is not None:
+            between()
+        for line in lines:
+            server = servers[line.server]
+            drain(server)
+            server.trim_log()
+            result = wrk(server, line.script, line.args, connections, seconds)
+            results[line.key].append(result)
+            bad = result["non_2xx"] + result["socket_errors"]
+            log(f"  round {round_number}: {line.label} at {connections}: {result['rps']:,.0f} req/s"
+                + (f" ({bad} errors)" if bad else ""))
+    for line in lines:
+        figures[(line.key, connections)] = summary(results[line.key])
+
+
+def main() -> None:  # noqa: PLR0912, PLR0915 - the script, step by step
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--server-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to create the scratch database audiotricks_bench on")
-    parser.add_argument("--port", type=int, default=5099)
+        help="PostgreSQL server to create the scratch databases on")
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the production shape's counters (under a key prefix of the run's own)")
+    parser.add_argument("--peer", type=Path, default=os.environ.get("BENCH_PEER_DIR") or None,
+                        metavar="DIR", help="the fastapi-users peer kit (or BENCH_PEER_DIR)")
+    parser.add_argument("--peer-python", default=os.environ.get("BENCH_PEER_PYTHON", "python3"),
+                        help="a Python with the peer's requirements (or BENCH_PEER_PYTHON)")
+    parser.add_argument("--port", type=int, default=5099, help="first of four ports")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="1 run of 3 s, no growth run")
     parser.add_argument("--no-growth", action="store_true", help="skip the 1M-session run")
+    parser.add_argument("--no-login", action="store_true", help="skip the login lines")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/README.md")
-    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
-                        help="run only the cases whose name contains TEXT (repeatable; implies --no-write)")
     options = parser.parse_args()
     if options.quick:
         options.runs, options.seconds, options.no_growth = 1, 3.0, True
-    cases = [c for c in CASES if not options.only or any(t in c.name for t in options.only)]
-    with_login = not options.only or any(t in "POST /api/v1/auth/login" for t in options.only)
-    if options.only:
-        options.no_write = True
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
+    if options.peer is None:
+        log("peer skipped: give --peer DIR or BENCH_PEER_DIR (the fastapi-users kit) and"
+            " --peer-python / BENCH_PEER_PYTHON (a Python with its requirements) to include it")
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    server_log = RESULTS / f"server-{stamp}.log"
+    prefix = f"bench-{secrets.token_hex(4)}"
     database_url = scratch_database(options.server_url, "audiotricks_bench")
     log("migrating and seeding 10,000 users with one session each")
     migrate(database_url)
@@ -348,86 +462,164 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
     log("measuring the bcrypt limit (cost 12, 2 threads)")
     limit = bcrypt_limit()
     log(f"  {limit:.2f} checks/s")
+    loads = [load_average()]
 
-    server = Server(database_url, options.port, server_log)
-    lines = ["| endpoint | connections | req/s (median) | req/s (min–max) | p50 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|---|"]
-    figures: dict[tuple[str, int], dict] = {}
+    servers: dict[str, Server] = {}
     try:
-        if any("api-keys" in c.path for c in cases):
-            log(f"storing an OpenAI key for {len(tokens)} sessions' users")
-            store_api_keys(server, tokens)
-        for case in cases:
-            for connections in (16, 64):
-                log(f"{case.name} at {connections} connections")
-                source = token_file if case.auth else anonymous
-                results = measure(server, "requests.lua", [str(source), case.method, case.path, case.body],
-                                  connections, options.runs, options.seconds)
-                figures[(case.name, connections)] = summary(results)
-                lines.append(row(case.name, connections, figures[(case.name, connections)]))
-                log("  " + lines[-1])
-        for connections in (4, 16) if with_login else ():
-            log(f"POST /api/v1/auth/login at {connections} connections")
-            results = measure(server, "login.lua", [str(users_file), PASSWORD], connections,
-                              options.runs, options.seconds)
-            figures[("login", connections)] = summary(results)
-            lines.append(row("POST /api/v1/auth/login", connections, figures[("login", connections)]))
-            log("  " + lines[-1])
+        servers["production"] = ours(database_url, options.port, "production", options.redis_url,
+                                     prefix, RESULTS / f"server-production-{stamp}.log")
+        servers["embedded"] = ours(database_url, options.port + 1, "embedded", options.redis_url,
+                                   prefix, RESULTS / f"server-embedded-{stamp}.log")
+        servers["floor"] = floor(options.port + 2, RESULTS / f"server-floor-{stamp}.log")
+        lines = [Line("floor", "bare Flask `GET /ping` (floor)", "floor", "requests.lua",
+                      [str(anonymous), "GET", "/ping"])]
+        if options.peer is not None:
+            log("seeding the peer's database (10,000 users, its own script)")
+            peer_url, peer_tokens = seed_peer(options.peer.resolve(), options.peer_python,
+                                              options.server_url, 10_000)
+            servers["peer"] = peer(options.peer.resolve(), options.peer_python, peer_url,
+                                   options.port + 3, RESULTS / f"server-peer-{stamp}.log")
+            lines.append(Line("peer", "fastapi-users `GET /users/me`", "peer", "requests.lua",
+                              [str(peer_tokens), "GET", "/users/me"]))
+        for shape in ("production", "embedded"):
+            lines.append(Line(f"{shape}:/health", f"{shape}: `GET /health`", shape, "requests.lua",
+                              [str(anonymous), "GET", "/health"]))
+            lines.append(Line(f"{shape}:/me", f"{shape}: `GET /api/v1/auth/me`", shape,
+                              "requests.lua", [str(token_file), "GET", "/api/v1/auth/me"]))
+        lines += [Line(f"production:{case.method} {case.path}", f"production: `{case.method} {case.path}`",
+                       "production", "requests.lua", [str(token_file), case.method, case.path, case.body])
+                  for case in CASES[2:]]
+        log(f"storing an OpenAI key for {len(tokens)} sessions' users")
+        store_api_keys(servers["production"], tokens)
+
+        figures: dict[tuple[str, int], dict] = {}
+        for connections in (16, 64):
+            run_lines(servers, lines, connections, options.runs, options.seconds, figures)
+            loads.append(load_average())
+        login = Line("production:login", "production: `POST /api/v1/auth/login`", "production",
+                     "login.lua", [str(users_file), PASSWORD])
+        for connections in () if options.no_login else (16, 64):
+            # The bcrypt limit moves with the load on the machine: measured before every round.
+            checks: list[float] = []
+            run_lines(servers, [login], connections, options.runs, options.seconds, figures,
+                      between=lambda checks=checks: checks.append(bcrypt_limit()))
+            figures[("bcrypt", connections)] = {"rps": statistics.median(checks)}
+            log(f"  bcrypt limit beside the logins: {', '.join(f'{c:.2f}' for c in checks)} checks/s")
+        if not options.no_login:
+            lines.append(login)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
 
     growth = None
     if not options.no_growth:
+        # Another time, another load on the machine: the growth line is measured interleaved with
+        # the floor again, and compared as a share of the floor with the 10k figure's share.
         log("growing to 100,000 users and 1,000,000 sessions")
         tokens_big = seed(database_url, 10_000, 90_000, 11)
         (RESULTS / "tokens-1m.txt").write_text("\n".join(tokens_big) + "\n")
-        server = Server(database_url, options.port, server_log)
+        again: dict[str, Server] = {}
         try:
-            results = measure(server, "requests.lua",
-                              [str(RESULTS / "tokens-1m.txt"), "GET", "/api/v1/auth/me"],
-                              16, options.runs, options.seconds)
+            again["production"] = ours(database_url, options.port, "production", options.redis_url,
+                                       prefix, RESULTS / f"server-production-{stamp}.log")
+            again["floor"] = floor(options.port + 2, RESULTS / f"server-floor-{stamp}.log")
+            growth_lines = [
+                Line("floor-again", "", "floor", "requests.lua", [str(anonymous), "GET", "/ping"], (16,)),
+                Line("growth", "", "production", "requests.lua",
+                     [str(RESULTS / "tokens-1m.txt"), "GET", "/api/v1/auth/me"], (16,)),
+            ]
+            run_lines(again, growth_lines, 16, options.runs, options.seconds, figures)
         finally:
-            server.stop()
-        growth = summary(results)
-        lines.append(row("GET /api/v1/auth/me, 1M sessions / 100k users", 16, growth))
-        log("  " + lines[-1])
+            for server in again.values():
+                server.stop()
+        growth = figures[("growth", 16)]
+    loads.append(load_average())
+    forget_counters(options.redis_url, prefix)
 
-    report = make_report(options, lines, figures, limit, growth)
+    report = make_report(options, lines, figures, limit, growth, loads)
     (RESULTS / f"report-{stamp}.md").write_text(report)
     print("\n" + report)
     if not options.no_write and not options.quick:
         write_report(report)
 
 
-def make_report(options: argparse.Namespace, lines: list[str], figures: dict, limit: float,
-                growth: dict | None) -> str:
-    floor = figures.get(("GET /health (floor)", 16))
-    me = figures.get(("GET /api/v1/auth/me", 16))
-    ratios = []
-    if floor and me:
-        ratios.append(f"- `/me` ÷ `/health` at 16 connections: **{me['rps'] / floor['rps']:.0%}**"
-                      f" (target ≥ 25%); `/me` p99 {me['p99_ms']:.1f} ms (target ≤ 25 ms)")
-    for case in CASES[2:]:
-        other = figures.get((case.name, 16))
-        if me and other:
-            target = " (target ≥ 85%)" if case.method == "GET" else " (a write: no target)"
-            ratios.append(f"- `{case.name}` ÷ `/me` at 16 connections:"
-                          f" **{other['rps'] / me['rps']:.0%}**{target}")
-    for connections in (4, 16):
-        logins = figures.get(("login", connections))
-        if logins:
-            ratios.append(f"- logins/s at {connections} connections ÷ bcrypt limit ({limit:.2f}/s):"
-                          f" **{logins['rps'] / limit:.0%}** (target ≥ 85%)")
-    if growth and me:
-        ratios.append(f"- `/me` at 1M sessions ÷ at 10k: **{growth['rps'] / me['rps']:.0%}**"
-                      " (target ≥ 90%)")
+def forget_counters(redis_url: str, prefix: str) -> None:
+    """Delete the run's counters from Redis (a shared server: only its own prefix)."""
+    import redis
 
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"*{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def ratio(figures: dict, a: str, b: str, connections: int) -> float | None:
+    x, y = figures.get((a, connections)), figures.get((b, connections))
+    return x["rps"] / y["rps"] if x and y else None
+
+
+def make_report(options: argparse.Namespace, lines: list[Line], figures: dict, limit: float,  # noqa: PLR0913, PLR0917
+                growth: dict | None, loads: list[str]) -> str:
+    table = ["| service and request | connections | req/s (median) | req/s (min–max) | p50 ms | p99 ms"
+             " | errors |", "|---|---|---|---|---|---|---|"]
+    table += [row(line.label, c, figures[(line.key, c)])
+              for line in lines for c in line.connections if (line.key, c) in figures]
+    if growth:
+        table.append(row("production: `GET /api/v1/auth/me`, 1M sessions / 100k users", 16, growth))
+        table.append(row("bare Flask `GET /ping` (floor), beside the 1M line", 16,
+                         figures[("floor-again", 16)]))
+
+    def cell(value: float | None, target: float | None = None, percent: bool = False) -> str:
+        if value is None:
+            return "–"
+        text = f"{value:.0%}" if percent else f"{value:.2f}"
+        if target is None:
+            return text
+        return f"**{text}** {'✓' if value >= target else '✗'}"
+
+    me, prod = "production:/me", "production"
+    checks = [
+        ("production `/me` ÷ peer `/users/me`", "≥ 2.0", lambda c: cell(ratio(figures, me, "peer", c), 2.0)),
+        ("production `/me` ÷ floor", "≥ 0.25", lambda c: cell(ratio(figures, me, "floor", c), 0.25)),
+        ("production `/health` ÷ floor", "≥ 0.8",
+         lambda c: cell(ratio(figures, f"{prod}:/health", "floor", c), 0.8)),
+    ]
+    for case in CASES[2:]:
+        key = f"production:{case.method} {case.path}"
+        target = 0.85 if case.method == "GET" else None
+        checks.append((f"production `{case.method} {case.path}` ÷ `/me`",
+                       "≥ 0.85" if target else "a write: none",
+                       lambda c, k=key, t=target: cell(ratio(figures, k, me, c), t)))
+    checks.append(("production logins/s ÷ bcrypt limit (measured beside them)", "≥ 90%",
+                   lambda c: cell(ratio(figures, "production:login", "bcrypt", c), 0.9, True)))
+    checks += [
+        ("embedded `/me` ÷ peer `/users/me`", "–", lambda c: cell(ratio(figures, "embedded:/me", "peer", c))),
+        ("embedded `/me` ÷ floor", "–", lambda c: cell(ratio(figures, "embedded:/me", "floor", c))),
+        ("embedded `/health` ÷ floor", "–", lambda c: cell(ratio(figures, "embedded:/health", "floor", c))),
+        ("production `/me` ÷ embedded `/me`", "–", lambda c: cell(ratio(figures, me, "embedded:/me", c))),
+    ]
+    ratios = ["| ratio (same run) | target | 16 connections | 64 connections |", "|---|---|---|---|"]
+    ratios += [f"| {name} | {target} | {fn(16)} | {fn(64)} |" for name, target, fn in checks]
+    p99 = figures.get((me, 16))
+    notes = []
+    if p99:
+        notes.append(f"- production `/me` p99 at 16 connections: **{p99['p99_ms']:.1f} ms**"
+                     f" (target ≤ 25 ms) {'✓' if p99['p99_ms'] <= 25 else '✗'}")
+    at_10k, at_1m = ratio(figures, me, "floor", 16), ratio(figures, "growth", "floor-again", 16)
+    if at_10k and at_1m:
+        notes.append(f"- production `/me` at 1M sessions / 100k users: {at_1m:.2f} of the floor measured"
+                     f" beside it, against {at_10k:.2f} at 10k: **{at_1m / at_10k:.0%}** kept"
+                     " (target ≥ 90%)")
+    beside = [f"{figures[('bcrypt', c)]['rps']:.2f} (median, {c} connections)"
+              for c in (16, 64) if ("bcrypt", c) in figures]
+    notes.append(f"- bcrypt limit (cost 12, 2 threads, same run): {limit:.2f} checks/s at the start;"
+                 f" before each login round: {'; '.join(beside) or '–'}")
     return (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{' '.join(['bench/run.py', *sys.argv[1:]])}`"
-        f" ({options.runs} runs of {options.seconds:g} s per line after a warm-up).\n\n"
-        + environment() + "\n" + "\n".join(lines) + "\n\n"
-        + f"bcrypt limit (cost 12, 2 threads, same run): {limit:.2f} checks/s\n\n"
-        + "\n".join(ratios) + "\n"
+        f" ({options.runs} interleaved rounds of {options.seconds:g} s per line after a warm-up;"
+        " medians).\n\n"
+        + environment(options, loads) + "\n" + "\n".join(ratios) + "\n\n" + "\n".join(notes)
+        + "\n\n" + "\n".join(table) + "\n"
     )
 
 

@@ -31,7 +31,10 @@ from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from audiotricks.config import Config
 from audiotricks.errors import TooManyRequests
-from audiotricks.ratelimits import sqlite_storage  # noqa: F401  (registers the sqlite:// scheme)
+from audiotricks.ratelimits import (
+    sqlite_storage,  # noqa: F401  (registers the sqlite:// scheme)
+    window,
+)
 from audiotricks.runtime import current_config
 
 log = logging.getLogger(__name__)
@@ -169,7 +172,8 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         headers_enabled=True,
         storage_uri=config.ratelimit_storage_uri,
         storage_options=storage_options,
-        strategy="fixed-window",
+        # fixed-window, counting a hit and reading its window in one storage call (see .window)
+        strategy=window.NAME,
         key_prefix=config.ratelimit_key_prefix,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
@@ -177,6 +181,9 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         request_identifier=_request_identity,
         enabled=config.ratelimit_enabled,
     )
+    # Nothing outside /api/ (and no preflight) is limited: say so before Flask-Limiter resolves
+    # and parses the limits of the route, which it would otherwise do for every /health.
+    limiter.request_filter(_not_api)
     # Registered before the Limiter's own hook, so they run after it (Flask runs them in reverse).
     app.after_request(_retry_after_only_when_limited)
     app.after_request(_rate_limit_headers)

@@ -42,7 +42,7 @@ INSERT INTO counters (key, count, expires_at) VALUES (:key, :amount, :now + :exp
 ON CONFLICT (key) DO UPDATE SET
     count = CASE WHEN expires_at <= :now THEN :amount ELSE count + :amount END,
     expires_at = CASE WHEN expires_at <= :now THEN :now + :expiry ELSE expires_at END
-RETURNING count
+RETURNING count, expires_at
 """
 
 
@@ -84,6 +84,10 @@ class SQLiteStorage(Storage):
         return connection
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        return self.incr_window(key, expiry, amount)[0]
+
+    def incr_window(self, key: str, expiry: float, amount: int = 1) -> tuple[int, float]:
+        """Increment ``key``; the count it produced and when its window ends, in one statement."""
         connection = self._connection()
         now = time.time()
         row = connection.execute(
@@ -92,7 +96,7 @@ class SQLiteStorage(Storage):
         self._increments += 1
         if self._increments % PRUNE_EVERY == 0:
             connection.execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
-        return int(row[0])
+        return int(row[0]), float(row[1])
 
     def get(self, key: str) -> int:
         row = self._connection().execute(

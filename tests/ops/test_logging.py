@@ -470,3 +470,30 @@ def test_a_body_too_deep_to_parse_loses_no_record(
     assert [r["logger"] for r in lines] == ["audiotricks.test", "audiotricks.access"]
     # No secret read from the body, but the Authorization value is still known.
     assert lines[0]["message"] == "first value: plain-words, credentials: [REDACTED]"
+
+
+def test_the_access_line_redacts_what_the_client_sent(
+    client: FlaskClient, auth: AuthActions, log_output: io.StringIO
+) -> None:
+    """Only fields the app built itself skip the filter: path, user agent and message never do."""
+    token = auth.signup()
+    client.get(f"/api/v1/x{token}", headers={**auth.headers(token), "User-Agent": f"ua {token}"})
+    (line,) = [r for r in records(log_output) if r["logger"] == "audiotricks.access"][-1:]
+    assert token not in json.dumps(line)
+    assert line["path"] == "/api/v1/x[REDACTED]"
+    assert line["user_agent"] == "ua [REDACTED]"
+    assert line["message"] == "GET /api/v1/x[REDACTED] 404"
+    assert "_redaction_safe" not in line
+
+
+def test_fields_marked_safe_are_left_alone_and_others_still_redacted(
+    app: Flask, log_output: io.StringIO
+) -> None:
+    logging.getLogger("audiotricks.test").info(
+        "marked",
+        extra={"event": "x", "note": TEST_JWT_SECRET, "_redaction_safe": frozenset({"event"})},
+    )
+    (line,) = records(log_output)
+    assert line["event"] == "x"
+    assert line["note"] == "[REDACTED]"
+    assert "_redaction_safe" not in line
