@@ -361,10 +361,11 @@ def environment(options: argparse.Namespace, loads: list[str]) -> str:
     )
 
 
-def write_report(report: str) -> None:
+def write_report(report: str, marker: str = "results") -> None:
+    """Replace what stands between ``<!-- {marker}:start -->`` and its end in bench/README.md."""
     readme = BENCH / "README.md"
     text = readme.read_text()
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     before, rest = text.split(start, 1)
     _, after = rest.split(end, 1)
     readme.write_text(f"{before}{start}\n{report}{end}{after}")
