@@ -395,7 +395,8 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
                         help="fill search_vector by the trigger during COPY, or by an UPDATE after")
     parser.add_argument("--quick", action="store_true",
                         help="1k users, 20k items, 1 run of 3 s per case, table not rewritten")
-    parser.add_argument("--seed-only", action="store_true", help="seed, report, stop")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed, report and stop (the database is kept, for --reuse)")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the database a previous run left (it keeps the seeded tokens)")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
@@ -494,8 +495,9 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
         f" {searches[1]['p99_ms']:.1f} ms (target ≤ 100 ms)",
     ]
     command = " ".join(["bench/history.py", *sys.argv[1:]])
+    runs = f"{options.runs} run" + ("s" if options.runs > 1 else "")
     report = (
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}` ({options.runs} runs of"
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}` ({runs} of"
         f" {options.seconds:g} s per line, the lines interleaved, after a warm-up), all requests as"
         f" the user with {HEAVY_ITEMS:,} items ({HEAVY_SESSIONS} sessions).\n\n"
         + run.environment()
