@@ -17,9 +17,12 @@ import json
 import math
 import multiprocessing
 import os
+import platform
 import random
 import re
+import secrets
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -377,6 +380,25 @@ class LoadAverage:
         return f"{min(s):.1f}–{max(s):.1f} (median {statistics.median(s):.1f})"
 
 
+def environment() -> str:
+    def version(command: list[str]) -> str:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError:
+            return "?"
+        text = (out.stdout or out.stderr).strip()
+        return text.splitlines()[0] if text else "?"
+
+    return (
+        f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}\n"
+        f"- {version(['psql', '--version'])}; {version(['redis-server', '--version'])};"
+        f" {version(['wrk', '-v'])}\n"
+        "- gunicorn.conf.py defaults (sync workers, 2 per core), the production shape of"
+        f" `bench/run.py`: `APP_ENV=production`, every rate limit on and raised to {run.RAISED},"
+        " counters in Redis (own key prefix), JSON access log at INFO into a file\n"
+    )
+
+
 def main() -> None:  # noqa: PLR0915 - the script, step by step
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -385,6 +407,9 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help=f"PostgreSQL server to create the scratch database {DATABASE} on")
     parser.add_argument("--database", default=DATABASE, help="name of the scratch database")
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the production shape's counters (under a key prefix of the run's own)")
     parser.add_argument("--port", type=int, default=5098)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -441,7 +466,9 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
     paths_file = run.RESULTS / "history-paths.txt"
     paths_file.write_text("".join(f"/api/v1/history/{i}\n" for i in item_ids))
 
-    server = run.Server(database_url, options.port, run.RESULTS / f"server-history-{stamp}.log")
+    prefix = f"bench-history-{secrets.token_hex(4)}"
+    server = run.ours(database_url, options.port, "production", options.redis_url, prefix,
+                      run.RESULTS / f"server-history-{stamp}.log")
     try:
         cursor = deep_cursor(server, seeded.tokens[0])
         cases = [
@@ -474,6 +501,7 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
         load_average = load.stop()
     finally:
         server.stop()
+        run.forget_counters(options.redis_url, prefix)
 
     figures = {name: run.summary(rs) for name, rs in results.items()}
     me = figures["GET /api/v1/auth/me"]
@@ -500,7 +528,7 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}` ({runs} of"
         f" {options.seconds:g} s per line, the lines interleaved, after a warm-up), all requests as"
         f" the user with {HEAVY_ITEMS:,} items ({HEAVY_SESSIONS} sessions).\n\n"
-        + run.environment()
+        + environment()
         + f"- data: {options.users:,} users, {options.items:,} history items;"
         f" search words `{common}` and `{rare}`\n"
         f"- seeding: {seeding}\n- sizes: {sizes}\n"
