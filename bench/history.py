@@ -5,7 +5,7 @@ application's own) with users, history items of generated transcripts and one us
 items, starts gunicorn as bench/run.py does, and measures that user's list pages, single reads and
 searches beside GET /api/v1/auth/me, interleaved. See bench/README.md ("History").
 
-    .venv/bin/python bench/history.py            # 100k users, 1M items (about 40 minutes)
+    .venv/bin/python bench/history.py            # 100k users, 1M items (40–70 minutes)
     .venv/bin/python bench/history.py --quick    # 1k users, 20k items, 1 run of 3 s per case
 """
 
