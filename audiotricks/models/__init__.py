@@ -2,6 +2,7 @@
 
 from audiotricks.models.auth_session import AuthSession
 from audiotricks.models.base import Base, UtcDateTime, utcnow
+from audiotricks.models.job import Job
 from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
 from audiotricks.models.user import User
 
@@ -10,6 +11,7 @@ __all__ = [
     "SUMMARY_QUALITIES",
     "AuthSession",
     "Base",
+    "Job",
     "User",
     "UserSettings",
     "UtcDateTime",
