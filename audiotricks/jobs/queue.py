@@ -98,6 +98,8 @@ def init_queue(app: Flask, config: Config) -> None:
     from audiotricks.jobs import tasks
 
     huey = build_huey(config, app.instance_path)
+    # gunicorn builds the app before forking: no SQLite connection may cross the fork.
+    huey.storage.close()
     run_job = tasks.register(app, huey, config)
     app.extensions[QUEUE_KEY] = Queue(
         huey, run_job, lambda: tasks.sweep_jobs(app), config.jobs_sweep_seconds
@@ -109,7 +111,7 @@ def current_queue() -> Queue:
     return queue
 
 
-def create_consumer(queue: Queue, workers: int, worker_type: str) -> Consumer:
+def create_consumer(queue: Queue, workers: int, on_stop: Callable[[], None]) -> Consumer:
     """Huey's consumer whose scheduler also sweeps, every JOBS_SWEEP_SECONDS.
 
     The sweep runs in the scheduler's own thread rather than as a queued task: it must not wait
@@ -131,10 +133,16 @@ def create_consumer(queue: Queue, workers: int, worker_type: str) -> Consumer:
     class JobConsumer(Consumer):  # type: ignore[misc]
         scheduler_class = SweepingScheduler
 
+        def stop(self, graceful: bool = False) -> None:
+            on_stop()  # running jobs stop at their next step instead of starting it
+            super().stop(graceful=graceful)
+
     consumer: Consumer = JobConsumer(
         queue.huey,
         workers=workers,
-        worker_type=worker_type,
+        # Threads: a job mostly waits on the provider or on FFmpeg (which releases the GIL);
+        # more processes, on this host or others, scale further.
+        worker_type="thread",
         periodic=True,
         initial_delay=0.05,
         backoff=1.5,

@@ -14,6 +14,7 @@ Every change of a job's state is one conditional ``UPDATE``; the row count says 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -94,15 +95,17 @@ def check_can_start(user: User) -> None:
         raise TooManyActiveJobs()
 
 
+@dataclass(frozen=True)
+class StoredUpload:
+    """An uploaded recording, already on disk under ``path``."""
+
+    path: str
+    name: str | None  # the client's file name, made safe for display
+    size: int
+
+
 def create_transcription(
-    user: User,
-    queue: Queue,
-    *,
-    job_id: uuid.UUID,
-    upload_path: str,
-    upload_name: str | None,
-    upload_size: int,
-    options: dict[str, Any],
+    user: User, queue: Queue, job_id: uuid.UUID, upload: StoredUpload, options: dict[str, Any]
 ) -> Job:
     """Record the job, hold the per-user cap, and put its id on the queue.
 
@@ -119,9 +122,9 @@ def create_transcription(
         status="queued",
         stage="queued",
         progress=0,
-        upload_path=upload_path,
-        upload_name=upload_name,
-        upload_size=upload_size,
+        upload_path=upload.path,
+        upload_name=upload.name,
+        upload_size=upload.size,
         options=options,
         attempts=0,
         enqueued_at=now,
@@ -207,10 +210,8 @@ def cancel_job(user: User, job_id: uuid.UUID) -> Job:
 def remove_upload(job_id: uuid.UUID, path: str | None) -> None:
     """Delete a job's uploaded audio (if still there) and forget its path."""
     if path:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(path)
-        except FileNotFoundError:
-            pass
     db.session.execute(
         update(Job).where(Job.id == job_id, Job.upload_path.is_not(None)).values(upload_path=None)
     )

@@ -12,13 +12,17 @@ import threading
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from huey.api import Huey
 
 from audiotricks.config import Config
 from audiotricks.extensions import db
+from audiotricks.models import Job
+
+if TYPE_CHECKING:
+    from audiotricks.jobs.queue import Queue
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +67,41 @@ class Lease:
 # Set by the worker command while it shuts down: running jobs stop at their next step and go
 # back on the queue.
 stopping = threading.Event()
+# The runs of this process in progress (job id -> claim token), released if the process stops.
+_held: dict[uuid.UUID, str] = {}
+_held_lock = threading.Lock()
+
+
+def release_held(app: Flask, queue: Queue) -> int:
+    """Give every job this process still runs back to the queue; how many were released."""
+    from audiotricks.jobs import service
+
+    with _held_lock:
+        held = list(_held.items())
+    released = 0
+    with app.app_context():
+        for job_id, token in held:
+            try:
+                released += service.release(job_id, token, queue)
+            except Exception as exc:  # its lease runs out and the sweep sends it again
+                log.warning(
+                    "job not released: %s",
+                    type(exc).__name__,
+                    extra={"event": "job_release_failed", "job_id": str(job_id)},
+                )
+        db.session.remove()
+    return released
 
 
 def run_job(app: Flask, job_id: uuid.UUID) -> None:
     """Claim the job and run its pipeline (the body of the ``run_job`` task)."""
-    from audiotricks.jobs import pipeline, service
+    from audiotricks.jobs import service
     from audiotricks.jobs.queue import current_queue
 
     config: Config = app.extensions["audiotricks.config"]
+    if stopping.is_set():  # taken off the queue as the worker stops: put it back
+        current_queue().send(job_id)
+        return
     token = service.new_token()
     job = service.claim(job_id, token)
     if job is None:
@@ -80,6 +111,23 @@ def run_job(app: Flask, job_id: uuid.UUID) -> None:
         "job started",
         extra={"event": "job_started", "job_id": str(job_id), "attempt": job.attempts},
     )
+    with _held_lock:
+        _held[job_id] = token
+    try:
+        outcome = _run_claimed(app, job, token, config)
+    finally:
+        with _held_lock:
+            _held.pop(job_id, None)
+    log.info(
+        "job ended", extra={"event": "job_ended", "job_id": str(job_id), "outcome": outcome}
+    )
+
+
+def _run_claimed(app: Flask, job: Job, token: str, config: Config) -> str:
+    from audiotricks.jobs import pipeline, service
+    from audiotricks.jobs.queue import current_queue
+
+    job_id = job.id
     with Lease(app, job_id, token, config.jobs_lease_seconds) as lease:
         run = pipeline.Run(job=job, token=token, lease_lost=lease.lost, stopping=stopping)
         try:
@@ -102,9 +150,7 @@ def run_job(app: Flask, job_id: uuid.UUID) -> None:
             outcome = "failed"
         finally:
             pipeline.cleanup(run)
-    log.info(
-        "job ended", extra={"event": "job_ended", "job_id": str(job_id), "outcome": outcome}
-    )
+    return outcome
 
 
 def sweep_jobs(app: Flask) -> None:

@@ -7,6 +7,7 @@ stream our factory hands it: a file opened directly in ``UPLOAD_DIR``. Whatever 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from types import TracebackType
@@ -38,10 +39,8 @@ class UploadFiles:
     ) -> None:
         for path in self.paths:
             if path not in self.kept:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
-                except FileNotFoundError:
-                    pass
 
     def stream_factory(
         self,
@@ -53,7 +52,7 @@ class UploadFiles:
         # Our own name, never the client's: nothing of theirs reaches the file system.
         path = os.path.join(self.directory, f"{uuid.uuid4().hex}.upload")
         self.paths.append(path)
-        return open(path, "wb+")  # noqa: SIM115 - werkzeug writes, rewinds and keeps it open
+        return open(path, "wb+")  # werkzeug writes and rewinds it
 
     def keep(self, path: str) -> None:
         self.kept.add(path)
@@ -68,7 +67,7 @@ def parse_upload(
     ``max_content_length`` (or a text field past FORM_FIELD_MAX_BYTES).
     """
     parser = FormDataParser(
-        stream_factory=files.stream_factory,  # type: ignore[arg-type]
+        stream_factory=files.stream_factory,
         max_form_memory_size=FORM_FIELD_MAX_BYTES,
         max_content_length=request.max_content_length,
         max_form_parts=FORM_MAX_PARTS,
@@ -84,4 +83,4 @@ def parse_upload(
 
 
 def path_of(storage: FileStorage) -> str:
-    return str(storage.stream.name)  # type: ignore[union-attr]
+    return str(storage.stream.name)

@@ -155,15 +155,8 @@ def start_transcription() -> tuple[Response, int]:
             raise _problem(
                 FILE_FIELD, "Must be MP3, MP4/M4A, WAV, WebM, OGG/Opus or FLAC audio."
             )
-        job = service.create_transcription(
-            g.user,
-            current_queue(),
-            job_id=job_id,
-            upload_path=path,
-            upload_name=_file_name(part),
-            upload_size=os.path.getsize(path),
-            options=options,
-        )
+        upload = service.StoredUpload(path, _file_name(part), os.path.getsize(path))
+        job = service.create_transcription(g.user, current_queue(), job_id, upload, options)
         files.keep(path)
     response, status = envelope("Job queued", job_data.dump({"job": describe(job)}), 202)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
