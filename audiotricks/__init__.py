@@ -79,13 +79,21 @@ def init_extensions(app: Flask) -> None:
     from audiotricks.http import init_http
     from audiotricks.logs import init_access_log
     from audiotricks.metrics import init_metrics
+    from audiotricks.models import include_object
 
     init_http(app)
     # Registered before the other hooks, so they log and count the final response.
     init_access_log(app)
     init_metrics(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    # include_object reaches migrations/env.py through configure_args: autogenerate skips the
+    # database-maintained search objects.
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+        include_object=include_object,
+    )
 
 
 def init_edge(app: Flask, config: Config) -> None:
@@ -123,11 +131,12 @@ def init_edge(app: Flask, config: Config) -> None:
 def register_blueprints(app: Flask) -> None:
     from flask import Blueprint
 
-    from audiotricks import auth, health, jobs, openapi, settings
+    from audiotricks import auth, health, history, jobs, openapi, settings
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     api.register_blueprint(auth.bp)
     api.register_blueprint(settings.bp)
+    api.register_blueprint(history.bp)
     api.register_blueprint(jobs.bp)
     api.register_blueprint(openapi.bp)
     app.register_blueprint(api)

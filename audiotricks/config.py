@@ -21,6 +21,8 @@ RATELIMIT_REGISTER       5 per minute                                 register, 
 RATELIMIT_KEY_PREFIX     audiotricks                                  namespace of the counters in storage
 TRUSTED_PROXY_COUNT      0                                            trusted reverse proxies
 MAX_CONTENT_LENGTH       65536                                        largest request body, bytes
+HISTORY_MAX_BYTES        2097152 (2 MiB)                              largest body on /history routes
+HISTORY_MAX_ITEMS        10000                                        history items per user
 BCRYPT_ROUNDS            12                                           below 10 refused in production
 LOG_LEVEL / LOG_FORMAT   INFO / json                                  console for humans
 HOST / PORT              127.0.0.1 / 5000                             where ``make run`` serves
@@ -142,6 +144,9 @@ class Config:
     ratelimit_key_prefix: str = "audiotricks"
     trusted_proxy_count: int = 0
     max_content_length: int = 65536
+    # History bodies carry whole transcripts: their own, larger limit (history routes only).
+    history_max_bytes: int = 2 * 1024 * 1024
+    history_max_items: int = 10000
     bcrypt_rounds: int = 12
     log_level: str = "INFO"
     log_format: str = "json"
@@ -223,6 +228,8 @@ class Config:
             ratelimit_key_prefix=text("RATELIMIT_KEY_PREFIX", cls.ratelimit_key_prefix),
             trusted_proxy_count=integer("TRUSTED_PROXY_COUNT", 0),
             max_content_length=integer("MAX_CONTENT_LENGTH", 65536),
+            history_max_bytes=integer("HISTORY_MAX_BYTES", cls.history_max_bytes),
+            history_max_items=integer("HISTORY_MAX_ITEMS", cls.history_max_items),
             bcrypt_rounds=integer("BCRYPT_ROUNDS", 12),
             log_level=text("LOG_LEVEL", "INFO").upper(),
             log_format=text("LOG_FORMAT", "json").lower(),
@@ -281,6 +288,7 @@ class Config:
             problems.append("TRUSTED_PROXY_COUNT must not be negative")
         if self.max_content_length < 1024:
             problems.append("MAX_CONTENT_LENGTH must be at least 1024 bytes")
+        problems += _history_problems(self)
         if not 4 <= self.bcrypt_rounds <= 31:
             problems.append("BCRYPT_ROUNDS must be between 4 and 31")
         if self.log_format not in ("json", "console"):
@@ -338,6 +346,15 @@ def _rate_limit_problems(config: Config) -> list[str]:
         ("memory://", "sqlite:///", "redis://", "rediss://", "redis+")
     ):
         problems.append("RATELIMIT_STORAGE_URI must be sqlite:///…, memory:// or a redis:// URL")
+    return problems
+
+
+def _history_problems(config: Config) -> list[str]:
+    problems = []
+    if config.history_max_bytes < 1024:
+        problems.append("HISTORY_MAX_BYTES must be at least 1024 bytes")
+    if config.history_max_items < 1:
+        problems.append("HISTORY_MAX_ITEMS must be at least 1")
     return problems
 
 

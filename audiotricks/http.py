@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -172,19 +173,67 @@ def json_body(schema_class: type[Schema]) -> Callable[[Callable[..., Any]], Call
     return decorator
 
 
+def query_args(schema_class: type[Schema]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Validate the query string with ``schema_class`` and pass it to the view as ``query``.
+
+    A parameter given twice is a 400 on it (which one would count?), as is an unknown one. The
+    schema is recorded on the view, so the OpenAPI document lists exactly these parameters.
+    """
+    schema = schema_class()
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = request.args
+            problems = [
+                {"field": name, "message": "Must be given once."}
+                for name in given
+                if len(given.getlist(name)) > 1
+            ]
+            problems += [
+                {"field": name, "message": "Must not contain NUL characters."}
+                for name in _unstorable_paths(given.to_dict())
+            ]
+            if problems:
+                raise ValidationFailed(errors=problems)
+            try:
+                query = schema.load(given.to_dict())
+            except ValidationError as exc:
+                raise ValidationFailed(errors=field_errors(exc.messages)) from None
+            return view(*args, query=query, **kwargs)
+
+        wrapper.query_schema = schema_class  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+@dataclass(frozen=True)
+class Download:
+    """A response that is a file rather than an envelope: the content types it may have."""
+
+    content_types: tuple[str, ...]
+
+
+ResponseBody = type[Schema] | Download | None  # None: no body (a 304, say)
+
+
 def responds(
     status: int,
-    schema: type[Schema],
-    *errors: int | tuple[int, type[Schema]] | tuple[int, type[Schema], str],
+    schema: ResponseBody,
+    *errors: int | tuple[int, ResponseBody] | tuple[int, ResponseBody, str],
+    request_headers: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document the view's success response and the other statuses it can give (OpenAPI only).
 
     An error is a status (answered with the error body), ``(status, schema)`` for another body, or
     ``(status, schema, description)`` to say what that status means on this route.
+    ``request_headers`` names optional request headers the view reads (``If-Match``, say).
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         view.response_doc = (status, schema, errors)  # type: ignore[attr-defined]
+        view.request_headers = request_headers  # type: ignore[attr-defined]
         return view
 
     return decorator

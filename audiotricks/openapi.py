@@ -18,16 +18,19 @@ from werkzeug.routing import Rule
 
 from audiotricks import __version__
 from audiotricks.errors import HTTP_MESSAGES
+from audiotricks.http import Download
 from audiotricks.schemas.base import ErrorSchema
 
 bp = Blueprint("docs", __name__)
 
 STATUS_TEXT = {
+    304: "Not modified: If-None-Match names the current ETag",
     400: "Validation failed or malformed JSON body",
     401: "Authentication required, or the session is invalid or expired",
     403: "Account is deactivated",
     404: HTTP_MESSAGES[404],
     409: "Email or username already in use",
+    412: "Precondition failed: If-Match does not name the current ETag",
     413: HTTP_MESSAGES[413],
     415: HTTP_MESSAGES[415],
     429: "Too many requests (see Retry-After)",
@@ -94,12 +97,30 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         }
         for match in _PATH_ARGUMENT.finditer(rule.rule)
     ]
+    if getattr(view, "query_schema", None):
+        # apispec's marshmallow plugin turns the schema into one parameter per field.
+        parameters.append({"in": "query", "schema": view.query_schema})
+    parameters += [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in getattr(view, "request_headers", ())
+    ]
     if parameters:
         operation["parameters"] = parameters
     return operation
 
 
 def _response(description: str, schema: Any) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    if isinstance(schema, Download):
+        return {
+            "description": description,
+            "content": {
+                # A JSON download is any JSON; the others are text of their type.
+                kind: {"schema": {} if kind.endswith("json") else {"type": "string"}}
+                for kind in schema.content_types
+            },
+        }
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 

@@ -2,6 +2,7 @@
 
 from audiotricks.models.auth_session import AuthSession
 from audiotricks.models.base import Base, UtcDateTime, utcnow
+from audiotricks.models.history import HistoryItem, include_object
 from audiotricks.models.job import Job
 from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
 from audiotricks.models.user import User
@@ -11,9 +12,11 @@ __all__ = [
     "SUMMARY_QUALITIES",
     "AuthSession",
     "Base",
+    "HistoryItem",
     "Job",
     "User",
     "UserSettings",
     "UtcDateTime",
+    "include_object",
     "utcnow",
 ]

@@ -45,8 +45,10 @@ class Job(Base):
     detail: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(String(500))
-    # The history item the job created; the foreign key comes with the history table.
-    history_id: Mapped[uuid.UUID | None] = mapped_column()
+    # The history item the job created; deleting the item leaves the job's record.
+    history_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("history_items.id", ondelete="SET NULL")
+    )
     upload_path: Mapped[str | None] = mapped_column(String(1024))
     upload_name: Mapped[str | None] = mapped_column(String(255))
     upload_size: Mapped[int | None] = mapped_column(Integer)

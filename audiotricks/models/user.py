@@ -13,6 +13,7 @@ from audiotricks.models.base import Base, UtcDateTime, utcnow
 
 if TYPE_CHECKING:
     from audiotricks.models.auth_session import AuthSession
+    from audiotricks.models.history import HistoryItem
     from audiotricks.models.settings import UserSettings
 
 
@@ -40,6 +41,10 @@ class User(Base):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
     settings: Mapped[UserSettings] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    # The database cascades (ON DELETE CASCADE); passive: deleting a user loads no items.
+    history_items: Mapped[list[HistoryItem]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 

@@ -55,7 +55,8 @@ def _has_non_finite_number(value: Any) -> bool:
     return False
 
 
-def _check_settings_json(value: dict[str, Any]) -> None:
+def check_settings_json(value: dict[str, Any]) -> None:
+    """settingsJson's rule (also processingOptions'): depth, finite numbers, compact size."""
     if json_depth_exceeds(value, SETTINGS_JSON_MAX_DEPTH):
         raise ValidationError(f"Must be nested at most {SETTINGS_JSON_MAX_DEPTH} levels deep.")
     if _has_non_finite_number(value):  # 1e400 parses as infinity, which JSON cannot store
@@ -81,7 +82,7 @@ class UpdateSettingsSchema(BaseSchema):
         validate=validate.OneOf(SUMMARY_QUALITIES, error="Must be one of concise, balanced, detailed."),
     )
     settings_json = fields.Dict(
-        validate=_check_settings_json,
+        validate=check_settings_json,
         metadata={
             "description": f"A JSON object; at most {SETTINGS_JSON_MAX_BYTES} bytes as compact "
             f"UTF-8 JSON and {SETTINGS_JSON_MAX_DEPTH} levels deep. Replaces the stored object."

@@ -2,10 +2,10 @@
 
 One row per job; the queue carries only the id. ``worker`` and ``lease_expires_at`` are the
 current claim (see audiotricks/jobs/service.py): a job whose lease runs out is taken up again.
-``history_id`` gets its foreign key to ``history_items`` with the history migration.
+``history_id`` names the item a finished job created (set null if the item is deleted).
 
 Revision ID: 0004_jobs
-Revises: 0002_credentials_and_emails
+Revises: 0003_history
 Create Date: 2026-11-25
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004_jobs"
-down_revision = "0002_credentials_and_emails"
+down_revision = "0003_history"
 branch_labels = None
 depends_on = None
 
@@ -56,6 +56,12 @@ def upgrade():
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_jobs_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["history_id"],
+            ["history_items.id"],
+            name=op.f("fk_jobs_history_id_history_items"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
