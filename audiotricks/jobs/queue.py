@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,22 +34,49 @@ QUEUE_KEY = "audiotricks.queue"
 IDLE_POLL_SECONDS = 0.5
 
 
-@dataclass
 class Queue:
-    """The app's queue and the tasks the views and the sweep enqueue."""
+    """The app's queue and the tasks on it, built on first use.
 
-    huey: Huey
-    run_job: Callable[[str], Any]
-    sweep: Callable[[], None]
-    sweep_seconds: int
+    Lazily: an app that never enqueues (a migration, a CLI command) opens no queue storage, and
+    under gunicorn no SQLite connection is made before the workers fork.
+    """
+
+    def __init__(self, app: Flask, config: Config):
+        self.app = app
+        self.config = config
+        self.sweep_seconds = config.jobs_sweep_seconds
+        self._lock = threading.Lock()
+        self._huey: Huey | None = None
+        self._run_job: Callable[[str], Any] | None = None
+
+    @property
+    def huey(self) -> Huey:
+        with self._lock:
+            if self._huey is None:
+                from audiotricks.jobs import tasks
+
+                huey = build_huey(self.config, self.app.instance_path)
+                self._run_job = tasks.register(self.app, huey, self.config)
+                self._huey = huey
+            return self._huey
 
     def send(self, job_id: object) -> None:
         """Put "run job <id>" on the queue; nothing else ever goes on it."""
-        self.run_job(str(job_id))
+        self.huey.enqueue(self._task()(str(job_id)))
+
+    def _task(self) -> Any:
+        self.huey  # noqa: B018 - builds the queue and its tasks
+        assert self._run_job is not None  # noqa: S101 - set with the queue
+        return self._run_job.s  # type: ignore[attr-defined]
 
     def pending(self) -> int:
         """Messages waiting on the queue (every kind of task)."""
         return int(self.huey.pending_count())
+
+    def sweep(self) -> None:
+        from audiotricks.jobs import tasks
+
+        tasks.sweep_jobs(self.app)
 
 
 def queue_url(config: Config, instance_path: str) -> str:
@@ -94,16 +121,8 @@ class EveryInterval:
 
 
 def init_queue(app: Flask, config: Config) -> None:
-    """Build the queue, register the tasks on it and keep it in ``app.extensions``."""
-    from audiotricks.jobs import tasks
-
-    huey = build_huey(config, app.instance_path)
-    # gunicorn builds the app before forking: no SQLite connection may cross the fork.
-    huey.storage.close()
-    run_job = tasks.register(app, huey, config)
-    app.extensions[QUEUE_KEY] = Queue(
-        huey, run_job, lambda: tasks.sweep_jobs(app), config.jobs_sweep_seconds
-    )
+    """Keep the app's queue in ``app.extensions`` (built when first used)."""
+    app.extensions[QUEUE_KEY] = Queue(app, config)
 
 
 def current_queue() -> Queue:

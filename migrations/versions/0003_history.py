@@ -1,7 +1,7 @@
 """history_items, with its search index (PostgreSQL tsvector + GIN, SQLite FTS5)
 
 Revision ID: 0003_history
-Revises: 0001_initial
+Revises: 0002_credentials_and_emails
 Create Date: 2026-11-25
 
 Self-contained: it only adds objects, so it can follow any earlier revision (change
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0003_history"
-down_revision = "0001_initial"
+down_revision = "0002_credentials_and_emails"
 branch_labels = None
 depends_on = None
 
