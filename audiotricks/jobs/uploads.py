@@ -17,8 +17,10 @@ from flask import Request
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.formparser import FormDataParser
 
-# Text fields are short (a title, a language code, a flag); a few parts are all a client sends.
-FORM_FIELD_MAX_BYTES = 16 * 1024
+# Werkzeug bounds both a text part and its read buffer (64 KiB chunks) with this: far above any
+# text field of the form (a title, a language code, a flag), and still small in memory.
+FORM_FIELD_MAX_BYTES = 256 * 1024
+# A few parts are all a client sends.
 FORM_MAX_PARTS = 16
 
 
@@ -28,6 +30,7 @@ class UploadFiles:
     def __init__(self, directory: str):
         self.directory = directory
         self.paths: list[str] = []
+        self.handles: list[IO[bytes]] = []
         self.kept: set[str] = set()
 
     def __enter__(self) -> UploadFiles:
@@ -37,6 +40,7 @@ class UploadFiles:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
         for path in self.paths:
             if path not in self.kept:
                 with contextlib.suppress(FileNotFoundError):
@@ -52,7 +56,14 @@ class UploadFiles:
         # Our own name, never the client's: nothing of theirs reaches the file system.
         path = os.path.join(self.directory, f"{uuid.uuid4().hex}.upload")
         self.paths.append(path)
-        return open(path, "wb+")  # werkzeug writes and rewinds it
+        handle = open(path, "wb+")  # noqa: SIM115 - closed by close(), also on errors
+        self.handles.append(handle)
+        return handle
+
+    def close(self) -> None:
+        """Close every file written so far (the worker reopens the kept one by path)."""
+        for handle in self.handles:
+            handle.close()
 
     def keep(self, path: str) -> None:
         self.kept.add(path)
@@ -77,8 +88,7 @@ def parse_upload(
     _, form, uploaded = parser.parse(
         request.stream, request.mimetype, request.content_length, options
     )
-    for storage in uploaded.values():
-        storage.stream.close()  # written in full; the worker reopens it by path
+    files.close()
     return form, uploaded
 
 
