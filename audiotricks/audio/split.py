@@ -36,6 +36,9 @@ BYTES_PER_SECOND = BIT_RATE // 8
 # padded frame, on top of a 3% margin.
 _HEADER_ALLOWANCE = 4_096
 _SIZE_MARGIN = 0.97
+# OpenAI counts the whole request body against its limit, so a file sent as it is leaves room
+# for the multipart framing and form fields around it.
+REQUEST_OVERHEAD = 16_384
 # Below this a part would hold under two seconds of audio: refuse rather than make hundreds.
 MIN_MAX_BYTES = _HEADER_ALLOWANCE + 2 * BYTES_PER_SECOND * 2
 # Samples handed to the encoder at a time (a multiple of MPEG-2 Layer III's 576-sample frame).
@@ -60,7 +63,8 @@ def part_samples_for(max_bytes: int) -> int:
 def split_for_upload(path: str, *, max_bytes: int, workdir: str) -> list[AudioPart]:
     """The parts to transcribe ``path`` in, each at most ``max_bytes``, in order.
 
-    Returns ``[AudioPart(path, 0, duration)]`` when the file fits and the provider takes its
+    Returns ``[AudioPart(path, 0, duration)]`` when the file fits (with ``REQUEST_OVERHEAD`` to
+    spare for the request around it) and the provider takes its
     container; otherwise writes ``part-001.mp3``, ``part-002.mp3``… into ``workdir`` (which the
     caller creates and removes). Raises AudioUnreadable for a file FFmpeg cannot decode, and
     ValueError for a ``max_bytes`` too small to hold two seconds.
@@ -68,7 +72,7 @@ def split_for_upload(path: str, *, max_bytes: int, workdir: str) -> list[AudioPa
     if max_bytes < MIN_MAX_BYTES:
         raise ValueError(f"max_bytes must be at least {MIN_MAX_BYTES}.")
     info = probe(path)
-    if info.size_bytes <= max_bytes and sniff_format(read_head(path)) in PROVIDER_FORMATS:
+    if info.size_bytes <= max_bytes - REQUEST_OVERHEAD and sniff_format(read_head(path)) in PROVIDER_FORMATS:
         return [AudioPart(path=path, offset_seconds=0.0, duration_seconds=info.duration_seconds)]
 
     part_samples = part_samples_for(max_bytes)

@@ -218,3 +218,14 @@ def test_unreadable_input_leaves_no_parts_behind(tmp_path):
     with pytest.raises(AudioUnreadable):
         split_for_upload(str(path), max_bytes=50_000, workdir=str(workdir))
     assert os.listdir(workdir) == []
+
+
+def test_a_file_that_fits_only_without_room_for_the_request_is_re_encoded(tmp_path):
+    path = make_audio(str(tmp_path / "edge.wav"), seconds=3, fmt="wav")
+    size = os.path.getsize(path)
+
+    parts = split_for_upload(path, max_bytes=size + 100, workdir=str(tmp_path))
+
+    assert len(parts) == 1
+    assert parts[0].path != path
+    assert os.path.getsize(parts[0].path) < size
