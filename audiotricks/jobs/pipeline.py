@@ -8,21 +8,34 @@ next provider call. The user's key is decrypted here, in the worker, for this ru
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from audiotricks.audio import AudioPart, AudioUnreadable, probe, split_for_upload
+from audiotricks.errors import NotFound, StoredKeyUndecryptable
 from audiotricks.extensions import db
 from audiotricks.jobs import service
 from audiotricks.models import Job, User
+from audiotricks.providers.openai import (
+    Canceled,
+    OpenAIClient,
+    ProviderError,
+    Transcription,
+    join_transcriptions,
+    transcript_with_times,
+)
 from audiotricks.runtime import current_config
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DEFAULT_TITLE = "Untitled audio"
 TITLE_MAX = 200
 
@@ -89,8 +102,6 @@ def cleanup(job_run: Run) -> None:
 
 
 def _transcription(job_run: Run) -> str:
-    from audiotricks.audio import AudioUnreadable, probe, split_for_upload
-
     config = current_config()
     job = job_run.job
     user = db.session.get(User, job.user_id)
@@ -120,9 +131,8 @@ def _transcription(job_run: Run) -> str:
     return "succeeded"
 
 
-def _client(job_run: Run, user: User) -> Any:
-    from audiotricks.errors import NotFound, StoredKeyUndecryptable
-    from audiotricks.providers.openai import OpenAIClient
+def _client(job_run: Run, user: User) -> OpenAIClient:
+    """A client with the user's key, decrypted here and held only by the client."""
     from audiotricks.settings.service import read_api_key
 
     config = current_config()
@@ -138,65 +148,64 @@ def _client(job_run: Run, user: User) -> Any:
     )
 
 
-def _transcribe(job_run: Run, user: User, parts: list[Any]) -> dict[str, Any]:
-    from audiotricks.providers.openai import Canceled, ProviderError
-
+def _transcribe(job_run: Run, user: User, parts: list[AudioPart]) -> Transcription:
+    """Transcribe part after part; the segments are shifted to the whole recording's times."""
     config = current_config()
-    client = _client(job_run, user)
-    texts: list[str] = []
-    segments: list[dict[str, Any]] = []
     language = job_run.job.options.get("language")
-    detected = None
-    for index, part in enumerate(parts):
-        job_run.progress(
-            "transcribing", 5 + 75 * index // len(parts), f"part {index + 1} of {len(parts)}"
-        )
-        job_run.check()
-        try:
-            result = client.transcribe(
-                part.path, model=config.openai_transcribe_model, language=language
+    pieces: list[tuple[float, Transcription]] = []
+    with _client(job_run, user) as client:
+        for index, part in enumerate(parts):
+            job_run.progress(
+                "transcribing", 5 + 75 * index // len(parts), f"part {index + 1} of {len(parts)}"
             )
-        except Canceled:
-            raise Stopped() from None
-        except ProviderError as error:
-            raise JobFailed(error.code) from None
-        detected = detected or result.language
-        if result.text.strip():
-            texts.append(result.text.strip())
-        # Each part's times start at zero: shift them to the whole recording.
-        segments.extend(
-            {
-                "start": round(segment.start + part.offset_seconds, 3),
-                "end": round(segment.end + part.offset_seconds, 3),
-                "text": segment.text,
-            }
-            for segment in result.segments
-        )
-    return {"text": " ".join(texts), "segments": segments, "language": language or detected}
+            job_run.check()
+            result = _call(
+                functools.partial(
+                    client.transcribe,
+                    part.path,
+                    model=config.openai_transcribe_model,
+                    language=language,
+                )
+            )
+            pieces.append((part.offset_seconds, result))
+    joined = join_transcriptions(pieces)
+    return Transcription(
+        text=joined.text,
+        language=language or joined.language,
+        duration=joined.duration,
+        segments=joined.segments,
+    )
 
 
-def _summarize(job_run: Run, user: User, transcript: dict[str, Any]) -> dict[str, Any] | None:
-    from audiotricks.providers.openai import Canceled, ProviderError
-    from audiotricks.settings.service import user_settings
-
-    config = current_config()
-    if not transcript["text"]:
-        return None  # nothing was said: nothing to summarise
-    settings = user_settings(user)
-    job_run.progress("summarizing", 85)
-    job_run.check()
-    client = _client(job_run, user)
+def _call(provider_call: Callable[[], T]) -> T:
+    """One provider call, its errors turned into the job's."""
     try:
-        summary = client.summarize(
-            transcript["text"],
-            language=settings.preferred_language,
-            quality=settings.summary_quality,
-            model=config.openai_summary_model,
-        )
+        return provider_call()
     except Canceled:
         raise Stopped() from None
     except ProviderError as error:
         raise JobFailed(error.code) from None
+
+
+def _summarize(job_run: Run, user: User, transcript: Transcription) -> dict[str, Any] | None:
+    from audiotricks.settings.service import user_settings
+
+    config = current_config()
+    if not transcript.text:
+        return None  # nothing was said: nothing to summarise
+    settings = user_settings(user)
+    job_run.progress("summarizing", 85)
+    job_run.check()
+    with _client(job_run, user) as client:
+        summary = _call(
+            lambda: client.summarize(
+                # Timed lines: the key moments' timestamps come from them.
+                transcript_with_times(transcript.segments) or transcript.text,
+                language=settings.preferred_language,
+                quality=settings.summary_quality,
+                model=config.openai_summary_model,
+            )
+        )
     return {
         "text": summary.text,
         "takeaways": list(summary.takeaways),
@@ -227,7 +236,7 @@ def _save(
     job_run: Run,
     user: User,
     duration: float,
-    transcript: dict[str, Any],
+    transcript: Transcription,
     summary: dict[str, Any] | None,
 ) -> None:
     """Create the history item and mark the job succeeded; a job canceled meanwhile keeps
@@ -239,10 +248,16 @@ def _save(
         # One item per job, whatever happens: a second run of the same job finds the first's.
         "client_id": f"job:{job.id}",
         "title": _title(job),
-        "language": transcript["language"],
+        "language": transcript.language,
         "duration_seconds": round(duration, 3),
         "source": {"file_name": job.upload_name or "audio", "file_size_bytes": job.upload_size},
-        "transcript": {"text": transcript["text"], "segments": transcript["segments"]},
+        "transcript": {
+            "text": transcript.text,
+            "segments": [
+                {"start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text}
+                for seg in transcript.segments
+            ],
+        },
         "summary": summary,
         "processing_options": {"summarize": summary is not None},
     }
