@@ -56,3 +56,24 @@ def upload_files(app: Flask) -> list[str]:
     return sorted(
         os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
     )
+
+
+def multipart(
+    fields: dict[str, str], audio: bytes, name: str, boundary: str = "b0und4ry"
+) -> tuple[bytes, str]:
+    """A multipart body with a ``file`` part and text fields, as bytes.
+
+    Bytes rather than the test client's own encoding: for bodies over 500 KB that one spools to a
+    temporary file which an early answer (a 413) leaves open.
+    """
+    out = b""
+    for key, value in fields.items():
+        out += (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n"
+        ).encode()
+    out += (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    out += audio + f"\r\n--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"

@@ -10,7 +10,7 @@ import pytest
 from audiotricks.extensions import db
 from audiotricks.jobs.queue import current_queue
 from tests.helpers import user_id
-from tests.jobs.helpers import API, audio_bytes, jobs_rows, store_key, upload_files
+from tests.jobs.helpers import API, audio_bytes, jobs_rows, multipart, store_key, upload_files
 
 URL = f"{API}/jobs/transcriptions"
 
@@ -182,7 +182,7 @@ def test_larger_than_upload_max_is_413_and_nothing_is_kept(app, client, user, tm
     big = audio_bytes(tmp_path, 40.0)  # 40 s of 16 kHz 16-bit WAV: 1.28 MB > 1 MiB
     assert len(big) > 1024 * 1024
 
-    body, content_type = multipart_body(big, "long.wav")
+    body, content_type = multipart({}, big, "long.wav")
     # Bytes, not a file: the test client then keeps no temporary file the early 413 leaves open.
     response = post(client, user, body, content_type=content_type)
 
@@ -196,7 +196,7 @@ def test_streamed_body_past_the_limit_is_413_and_the_partial_file_is_removed(
     app, client, user, tmp_path
 ):
     """No Content-Length (a chunked upload): the limit stops the body mid-file."""
-    body, content_type = multipart_body(audio_bytes(tmp_path, 40.0), "a.wav")
+    body, content_type = multipart({}, audio_bytes(tmp_path, 40.0), "a.wav")
 
     response = client.post(
         URL,
@@ -212,14 +212,6 @@ def test_streamed_body_past_the_limit_is_413_and_the_partial_file_is_removed(
     assert response.status_code == 413
     assert jobs_rows(app) == []
     assert upload_files(app) == []
-
-
-def multipart_body(audio, name, boundary="x7x7x7"):
-    head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-        "Content-Type: audio/wav\r\n\r\n"
-    ).encode()
-    return head + audio + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def test_upload_max_is_this_routes_limit_not_max_content_length(app, client, user, tmp_path):
