@@ -46,7 +46,7 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
     statuses: dict[int, Any] = {500: ErrorSchema}
     if api_route:
         statuses.update({429: ErrorSchema, 503: ErrorSchema})
-    if getattr(view, "request_schema", None):
+    if getattr(view, "request_schema", None) or getattr(view, "request_form", None):
         statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
     if getattr(view, "requires_auth", False):
         statuses.update({401: ErrorSchema, 403: ErrorSchema})
@@ -79,6 +79,18 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": view.request_schema}},
+        }
+    form = getattr(view, "request_form", None)
+    if form is not None:
+        # A multipart body: the schema's text fields plus the file parts the view reads.
+        files = {
+            name: {"type": "string", "format": "binary", "description": text}
+            for name, text in form.files.items()
+        }
+        file_part = {"type": "object", "required": list(files), "properties": files}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"allOf": [form.schema, file_part]}}},
         }
     if getattr(view, "requires_auth", False):
         operation["security"] = [{"bearerAuth": []}]

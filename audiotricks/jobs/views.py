@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from audiotricks.audio import SNIFF_BYTES, sniff_format
 from audiotricks.auth.decorators import require_session
 from audiotricks.errors import UnsupportedMediaType, ValidationFailed, field_errors
-from audiotricks.http import envelope, responds, unstorable
+from audiotricks.http import envelope, multipart_form, responds, unstorable
 from audiotricks.jobs import bp, service
 from audiotricks.jobs.queue import current_queue, upload_dir
 from audiotricks.jobs.uploads import UploadFiles, parse_upload, path_of
@@ -123,6 +123,7 @@ def _audio_part(uploaded: MultiDict[str, FileStorage]) -> FileStorage:
     415,
     (409, ErrorSchema, "No OpenAI API key stored, or too many active jobs"),
 )
+@multipart_form(TranscriptionFormSchema, {FILE_FIELD: "The recording (at most UPLOAD_MAX_BYTES)"})
 @require_session
 def start_transcription() -> tuple[Response, int]:
     """Upload audio to transcribe (and summarise) in the background.
@@ -189,7 +190,8 @@ def _job_id(text: str) -> uuid.UUID:
 @responds(
     200,
     JobEnvelope,
-    (304, ErrorSchema, "Not modified: If-None-Match names the current ETag (no body)"),
+    (304, None, "Not modified: If-None-Match names the current ETag"),
+    request_headers=("If-None-Match",),
 )
 @require_session
 def get_job(job_id: str) -> Response | tuple[Response, int]:
@@ -199,7 +201,7 @@ def get_job(job_id: str) -> Response | tuple[Response, int]:
     """
     data = job_data.dump({"job": describe(service.get_job(g.user, _job_id(job_id)))})
     etag = _etag(data)
-    if request.if_none_match.contains(etag) or request.if_none_match.star_tag:
+    if request.if_none_match.contains_weak(etag):  # weak comparison, as If-None-Match wants
         response = Response(status=304)
         response.set_etag(etag)
         return response

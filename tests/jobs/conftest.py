@@ -44,13 +44,20 @@ def queue_name() -> str:
 
 
 @pytest.fixture
-def queue_url(queue_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+def queue_url(
+    queue_kind: str, queue_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
     if queue_kind == "sqlite-queue":
-        return f"sqlite:///{tmp_path}/queue.db"
+        yield f"sqlite:///{tmp_path}/queue.db"
+        return
     url = request.getfixturevalue("redis_url")
     if url is None:
         services.unavailable("no Redis (set TEST_REDIS_URL or install redis-server)")
-    return str(url)
+    yield str(url)
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"huey.*.{queue_name}*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture
@@ -79,18 +86,6 @@ def config_overrides(
         **FAST_JOBS,
         **job_settings,
     }
-
-
-@pytest.fixture(autouse=True)
-def _forget_redis_queue(queue_kind: str, queue_name: str, request: pytest.FixtureRequest):
-    yield
-    if queue_kind == "redis-queue":
-        url = request.getfixturevalue("redis_url")
-        if url:
-            client = redis.Redis.from_url(url)
-            for key in client.scan_iter(f"huey.*.{queue_name}*"):
-                client.delete(key)
-            client.close()
 
 
 @dataclass
