@@ -23,6 +23,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer, Scheduler
 from huey.serializer import SignedSerializer
+from redis import ConnectionPool
 
 from audiotricks.config import QUEUE_SQLITE_FILENAME, UPLOAD_DIRNAME, Config
 
@@ -100,8 +101,17 @@ def build_huey(config: Config, instance_path: str) -> Huey:
         return SqliteHuey(
             name=config.queue_name, filename=path, results=False, serializer=serializer
         )
+    # Bounded waits: an unreachable Redis fails an enqueue in seconds (the sweep sends the job
+    # later) instead of holding a web worker; reads outlast the 1 s blocking pop.
+    pool = ConnectionPool.from_url(
+        url, socket_connect_timeout=5, socket_timeout=10, health_check_interval=30
+    )
     return RedisHuey(
-        name=config.queue_name, url=url, results=False, serializer=serializer, read_timeout=1
+        name=config.queue_name,
+        connection_pool=pool,
+        results=False,
+        serializer=serializer,
+        read_timeout=1,
     )
 
 
