@@ -243,17 +243,20 @@ def responds(
     schema: ResponseBody,
     *errors: int | tuple[int, ResponseBody] | tuple[int, ResponseBody, str],
     request_headers: tuple[str, ...] = (),
+    response_headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document the view's success response and the other statuses it can give (OpenAPI only).
 
     An error is a status (answered with the error body), ``(status, schema)`` for another body, or
     ``(status, schema, description)`` to say what that status means on this route.
-    ``request_headers`` names optional request headers the view reads (``If-Match``, say).
+    ``request_headers`` names optional request headers the view reads (``If-Match``, say);
+    ``response_headers`` maps headers of the success response to their meaning (``ETag``, say).
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         view.response_doc = (status, schema, errors)  # type: ignore[attr-defined]
         view.request_headers = request_headers  # type: ignore[attr-defined]
+        view.response_headers = dict(response_headers or {})  # type: ignore[attr-defined]
         return view
 
     return decorator

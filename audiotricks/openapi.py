@@ -40,18 +40,25 @@ STATUS_TEXT = {
 _PATH_ARGUMENT = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>\w+)>")
 
 
-def _operation(rule: Rule, view: Any) -> dict[str, Any]:
-    status, schema, declared = view.response_doc
-    api_route = rule.rule.startswith("/api/")
+def _statuses(rule: Rule, view: Any) -> dict[int, Any]:
+    """The error statuses every route of this kind can give, by the marks on its view."""
     statuses: dict[int, Any] = {500: ErrorSchema}
-    if api_route:
+    if rule.rule.startswith("/api/"):
         statuses.update({429: ErrorSchema, 503: ErrorSchema})
     if getattr(view, "request_schema", None) or getattr(view, "request_form", None):
         statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
+    if getattr(view, "query_schema", None):
+        statuses[400] = ErrorSchema
     if getattr(view, "requires_auth", False):
         statuses.update({401: ErrorSchema, 403: ErrorSchema})
     if rule.arguments:
         statuses[404] = ErrorSchema
+    return statuses
+
+
+def _operation(rule: Rule, view: Any) -> dict[str, Any]:
+    status, schema, declared = view.response_doc
+    statuses = _statuses(rule, view)
     descriptions: dict[int, str] = {}
     for item in declared:
         code, body, *text = item if isinstance(item, tuple) else (item, ErrorSchema)
@@ -72,6 +79,13 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             },
         },
     }
+    documented_headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in getattr(view, "response_headers", {}).items()
+    }
+    for code, response in operation["responses"].items():
+        if code.startswith("2") or code == "304":
+            response.update({"headers": documented_headers} if documented_headers else {})
     details = doc.partition("\n")[2].strip()
     if details:  # the docstring after its first line: decisions a client needs to know
         operation["description"] = " ".join(details.split())

@@ -37,9 +37,31 @@ def test_no_environment_gives_development_on_sqlite_in_instance_folder(tmp_path,
     assert config.jwt_expires_in == 604800
     assert config.bcrypt_rounds == 12
     assert config.max_content_length == 65536
+    assert config.history_max_bytes == 2 * 1024 * 1024
+    assert config.history_max_items == 10000
     assert config.cors_origins == ("http://localhost:5173", "http://localhost:3000")
     assert "development defaults" in caplog.text
     assert DEV_JWT_SECRET not in caplog.text
+
+
+def test_history_limits_are_read_and_checked(tmp_path):
+    config = Config.from_env(
+        {"HISTORY_MAX_BYTES": "4096", "HISTORY_MAX_ITEMS": "7"}, instance_path=str(tmp_path)
+    )
+    assert (config.history_max_bytes, config.history_max_items) == (4096, 7)
+    config.validate()
+
+    bad = Config.from_env(
+        {"HISTORY_MAX_BYTES": "100", "HISTORY_MAX_ITEMS": "0"}, instance_path=str(tmp_path)
+    )
+    with pytest.raises(ConfigError) as caught:
+        bad.validate()
+    assert "HISTORY_MAX_BYTES must be at least 1024 bytes" in caught.value.problems
+    assert "HISTORY_MAX_ITEMS must be at least 1" in caught.value.problems
+
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({"HISTORY_MAX_ITEMS": "many"}, instance_path=str(tmp_path)).validate()
+    assert "HISTORY_MAX_ITEMS must be an integer" in caught.value.problems
 
 
 def test_plain_postgresql_url_uses_psycopg3(tmp_path):

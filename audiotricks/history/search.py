@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.types import Float, Uuid
 
 from audiotricks.extensions import db
@@ -92,14 +93,14 @@ WHERE h.user_id = :user_id
   {{after}}
 ORDER BY score DESC, h.id DESC
 LIMIT :limit
-"""
+"""  # noqa: S608 - constant SQL; every value is a bound parameter
 _PG_AFTER = f"AND ({_PG_SCORE} < :score OR ({_PG_SCORE} = :score AND h.id < :after_id))"
 
 
 def _postgres_page(
     user_id: uuid.UUID, words: str, limit: int, after: tuple[float, uuid.UUID] | None
 ) -> list[Hit]:
-    binds = [bindparam("user_id", type_=Uuid())]
+    binds: list[BindParameter[Any]] = [bindparam("user_id", type_=Uuid())]
     params: dict[str, object] = {"user_id": user_id, "words": words, "limit": limit}
     if after:
         binds += [bindparam("after_id", type_=Uuid()), bindparam("score", type_=Float())]
@@ -161,7 +162,7 @@ def _sqlite_page(
     match = fts5_query(user_id, words)
     if match is None:
         return []
-    binds = [bindparam("user_id", type_=Uuid())]
+    binds: list[BindParameter[Any]] = [bindparam("user_id", type_=Uuid())]
     params: dict[str, object] = {"match": match, "user_id": user_id, "limit": limit}
     if after:
         binds += [bindparam("after_id", type_=Uuid()), bindparam("score", type_=Float())]

@@ -89,7 +89,9 @@ def _lock_user(user_id: uuid.UUID) -> None:
     else:
         # A no-op write: SQLite has one writer at a time, and this makes us it, before the count.
         result = db.session.execute(
-            update(User.__table__).where(User.__table__.c.id == user_id).values(id=user_id)
+            # Sets updated_at to itself: an explicit value, so its onupdate does not fire.
+            update(User).where(User.id == user_id).values(updated_at=User.updated_at),
+            execution_options={"synchronize_session": False},
         )
         locked = user_id if result.rowcount else None  # type: ignore[attr-defined]
     if locked is None:  # the account was deleted meanwhile

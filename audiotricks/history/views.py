@@ -38,6 +38,7 @@ list_data = HistoryListDataSchema()
 import_data = ImportResultDataSchema()
 create_schema = CreateHistorySchema()
 
+ETAG_HEADER = {"ETag": "Strong ETag of this revision of the item (for If-Match / If-None-Match)"}
 LIMIT_REACHED = (409, ErrorSchema, service.HistoryLimitReached.message)
 NO_SEGMENTS = "Transcript has no timed segments"
 EXPORT_TYPES = (
@@ -60,6 +61,7 @@ def _with_etag(response: tuple[Response, int], etag: str) -> tuple[Response, int
     HistoryItemEnvelope,
     (200, HistoryItemEnvelope, "The user already has an item with this clientId: that item"),
     LIMIT_REACHED,
+    response_headers=ETAG_HEADER,
 )
 @require_session
 @json_body(CreateHistorySchema)
@@ -136,6 +138,7 @@ def import_items(body: dict[str, Any]) -> tuple[Response, int]:
     HistoryItemEnvelope,
     (304, None, "Not modified: If-None-Match names the current ETag"),
     request_headers=("If-None-Match",),
+    response_headers=ETAG_HEADER,
 )
 @require_session
 def get_item(item_id: str) -> tuple[Response, int] | Response:
@@ -150,7 +153,9 @@ def get_item(item_id: str) -> tuple[Response, int] | Response:
 
 
 @bp.put("/<item_id>")
-@responds(200, HistoryItemEnvelope, 412, request_headers=("If-Match",))
+@responds(
+    200, HistoryItemEnvelope, 412, request_headers=("If-Match",), response_headers=ETAG_HEADER
+)
 @require_session
 @json_body(UpdateHistorySchema)
 def update_item(item_id: str, body: dict[str, Any]) -> tuple[Response, int]:

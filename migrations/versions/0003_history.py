@@ -7,6 +7,10 @@ Create Date: 2026-11-25
 Self-contained: it only adds objects, so it can follow any earlier revision (change
 ``down_revision``). The search objects are maintained by the database (triggers) and are not
 mapped by the ORM; audiotricks.models.history.SEARCH_OBJECTS keeps them out of autogenerate.
+
+A later migration that alters history_items in batch mode on SQLite recreates the table, and
+SQLite drops a table's triggers with it: such a migration must create the three
+history_items_search_* triggers again (SQLITE_STATEMENTS below).
 """
 
 import sqlalchemy as sa
@@ -80,7 +84,7 @@ SQLITE_INSERT_ROW = """
     INSERT INTO history_search (rowid, owner, title, transcript, summary)
     VALUES (last_insert_rowid(), NEW.user_id, NEW.title, NEW.transcript_text,
             CASE WHEN NEW.summary IS NULL THEN '' ELSE {summary} END);
-""".format(summary=SQLITE_SUMMARY_TEXT.format(row="NEW"))
+""".format(summary=SQLITE_SUMMARY_TEXT.format(row="NEW"))  # noqa: S608 - constant SQL
 SQLITE_DELETE_ROW = """
     DELETE FROM history_search
     WHERE rowid = (SELECT search_rowid FROM history_search_keys WHERE item_id = OLD.id);
@@ -106,7 +110,28 @@ SQLITE_STATEMENTS = (
 )
 
 
+# The search query uses a MATERIALIZED common table expression (SQLite 3.35).
+SQLITE_MIN_VERSION = (3, 35, 0)
+
+
+def _check_sqlite(bind):
+    """Stop with a clear message where this SQLite cannot hold the search index."""
+    text = bind.exec_driver_sql("SELECT sqlite_version()").scalar()
+    version = tuple(int(part) for part in text.split("."))
+    fts5 = bind.exec_driver_sql("SELECT sqlite_compileoption_used('ENABLE_FTS5')").scalar()
+    if version < SQLITE_MIN_VERSION or not fts5:
+        raise RuntimeError(
+            "History search needs SQLite 3.35 or newer with FTS5 (found "
+            + ".".join(map(str, version))
+            + ("" if fts5 else " without FTS5")
+            + "); use a newer Python build or PostgreSQL"
+        )
+
+
 def upgrade():
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        _check_sqlite(bind)
     op.create_table(
         "history_items",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -142,7 +167,7 @@ def upgrade():
         "history_items",
         ["user_id", "created_at", "id"],
     )
-    dialect = op.get_bind().dialect.name
+    dialect = bind.dialect.name
     if dialect == "postgresql":
         op.add_column("history_items", sa.Column("search_vector", postgresql.TSVECTOR()))
         op.execute(PG_FUNCTION)

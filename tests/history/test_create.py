@@ -60,6 +60,15 @@ def test_minimal_body_gets_the_defaults(client: FlaskClient, headers: dict[str, 
     assert item["wordCount"] == 3
 
 
+def test_saving_history_leaves_the_account_untouched(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    before = client.get("/api/v1/auth/me", headers=headers).get_json()["data"]["user"]
+    create(client, headers, minimal())
+    after = client.get("/api/v1/auth/me", headers=headers).get_json()["data"]["user"]
+    assert after["updatedAt"] == before["updatedAt"]
+
+
 def test_word_count_is_the_servers_own(client: FlaskClient, headers: dict[str, str]) -> None:
     response = client.post(URL, json={**minimal("a b c"), "wordCount": 99}, headers=headers)
     assert_invalid(response, "wordCount")

@@ -142,7 +142,7 @@ def _flip(cursor: str) -> str:
         lambda c: c[:-2],
         lambda c: c.replace(".", ""),
         lambda c: "." + c.partition(".")[2],
-        lambda c: _flip(c),
+        _flip,
         lambda c: "A" * 600,
         lambda c: c + "\u00e9",
         lambda c: "eyJ4IjoxfQ.AAAAAAAAAAAAAAAAAAAAAA",
