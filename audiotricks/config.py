@@ -358,15 +358,6 @@ def _rate_limit_problems(config: Config) -> list[str]:
     return problems
 
 
-def _history_problems(config: Config) -> list[str]:
-    problems = []
-    if config.history_max_bytes < 1024:
-        problems.append("HISTORY_MAX_BYTES must be at least 1024 bytes")
-    if config.history_max_items < 1:
-        problems.append("HISTORY_MAX_ITEMS must be at least 1")
-    return problems
-
-
 def _job_problems(config: Config) -> list[str]:
     problems = []
     # Empty (a Config built in code) means the defaults: resolved against the instance folder.
