@@ -137,7 +137,7 @@ def _run_claimed(app: Flask, job: Job, token: str, config: Config) -> str:
             if stopping.is_set() and service.release(job_id, token, current_queue()):
                 outcome = "released"
             else:
-                outcome = "canceled"
+                outcome = "stopped"  # canceled, or taken over after a lost lease
         except Exception as exc:
             db.session.rollback()
             # The type only: an exception's text may quote a provider's answer or a transcript.
