@@ -218,21 +218,11 @@ class Download:
 ResponseBody = type[Schema] | Download | None  # None: no body (a 304, say)
 
 
-@dataclass(frozen=True)
-class FormDoc:
-    """A multipart body for the OpenAPI document: text fields (a schema) and file parts."""
-
-    schema: type[Schema]
-    files: dict[str, str]  # part name -> description
-
-
-def multipart_form(
-    schema: type[Schema], files: dict[str, str]
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Document a multipart body (OpenAPI only; the view parses and validates it itself)."""
+def multipart_form(schema: type[Schema]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document a multipart body, file parts included (OpenAPI only: the view parses it)."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        view.request_form = FormDoc(schema, files)  # type: ignore[attr-defined]
+        view.request_form = schema  # type: ignore[attr-defined]
         return view
 
     return decorator

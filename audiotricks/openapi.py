@@ -94,17 +94,10 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": view.request_schema}},
         }
-    form = getattr(view, "request_form", None)
-    if form is not None:
-        # A multipart body: the schema's text fields plus the file parts the view reads.
-        files = {
-            name: {"type": "string", "format": "binary", "description": text}
-            for name, text in form.files.items()
-        }
-        file_part = {"type": "object", "required": list(files), "properties": files}
+    if getattr(view, "request_form", None):
         operation["requestBody"] = {
             "required": True,
-            "content": {"multipart/form-data": {"schema": {"allOf": [form.schema, file_part]}}},
+            "content": {"multipart/form-data": {"schema": view.request_form}},
         }
     if getattr(view, "requires_auth", False):
         operation["security"] = [{"bearerAuth": []}]

@@ -29,6 +29,7 @@ from audiotricks.schemas.jobs import (
     JobsDataSchema,
     JobsEnvelope,
     TranscriptionFormSchema,
+    TranscriptionUploadSchema,
 )
 
 job_data = JobDataSchema()
@@ -123,7 +124,7 @@ def _audio_part(uploaded: MultiDict[str, FileStorage]) -> FileStorage:
     415,
     (409, ErrorSchema, "No OpenAI API key stored, or too many active jobs"),
 )
-@multipart_form(TranscriptionFormSchema, {FILE_FIELD: "The recording (at most UPLOAD_MAX_BYTES)"})
+@multipart_form(TranscriptionUploadSchema)
 @require_session
 def start_transcription() -> tuple[Response, int]:
     """Upload audio to transcribe (and summarise) in the background.

@@ -22,6 +22,19 @@ class TranscriptionFormSchema(BaseSchema):
     )
 
 
+class TranscriptionUploadSchema(TranscriptionFormSchema):
+    """The whole multipart body as the OpenAPI document shows it."""
+
+    file = fields.Raw(
+        required=True,
+        metadata={
+            "type": "string",
+            "format": "binary",
+            "description": "The recording: MP3, MP4/M4A, WAV, WebM, OGG/Opus or FLAC",
+        },
+    )
+
+
 class JobErrorSchema(BaseSchema):
     code = fields.String(required=True)
     message = fields.String(required=True)
