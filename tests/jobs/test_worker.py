@@ -68,6 +68,19 @@ def wait_finished(client, token, job_id, workers, timeout=60.0):
     return wait_for(client, token, job_id, lambda j: j["status"] in FINISHED, workers, timeout)
 
 
+def settled(check, timeout=10.0):
+    """``check()`` once it holds: the upload is removed and the last log line written just after
+    the job's final state is."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return check()
+
+
+def no_uploads(app):
+    return settled(lambda: upload_files(app) == [])
+
+
 def history_item(app, item_id):
     with app.app_context():
         item = db.session.scalar(select(HistoryItem).where(HistoryItem.id == uuid.UUID(item_id)))
@@ -105,7 +118,7 @@ def test_a_job_is_cut_transcribed_summarised_and_saved(
     assert starts == sorted(starts) and starts[-1] > 60  # the last part's times are shifted
     assert item.summary is not None and item.summary["text"]
     assert len(standin.requests_to("chat")) >= 1
-    assert upload_files(app) == []  # the upload and the parts are gone
+    assert no_uploads(app)  # the upload and the parts are gone
     # The list shows it, newest first.
     listed = client.get(f"{API}/jobs", headers={"Authorization": f"Bearer {user}"}).get_json()
     assert [entry["id"] for entry in listed["data"]["jobs"]] == [job_id]
@@ -138,7 +151,7 @@ def test_provider_failures_fail_the_job_with_their_code(
     assert job["status"] == "failed"
     assert job["error"]["code"] == code
     assert job["historyId"] is None
-    assert upload_files(app) == []
+    assert no_uploads(app)
     if code != "provider_unavailable":
         assert len(standin.requests_to("transcriptions")) == 1  # no retry of a final answer
 
@@ -154,7 +167,7 @@ def test_unreadable_audio_fails_with_audio_unreadable(
 
     assert job["error"] == {"code": "audio_unreadable", "message": "The audio could not be read."}
     assert standin.requests_to("transcriptions") == []
-    assert upload_files(app) == []
+    assert no_uploads(app)
 
 
 @pytest.mark.parametrize("job_settings", [{"audio_max_seconds": 5}])
@@ -171,7 +184,7 @@ def test_audio_longer_than_allowed_fails_with_audio_too_long(
         "message": "The recording is longer than this service accepts.",
     }
     assert standin.requests_to("transcriptions") == []
-    assert upload_files(app) == []
+    assert no_uploads(app)
 
 
 @pytest.mark.parametrize("job_settings", [{"transcribe_max_bytes": 200_000}])
@@ -197,7 +210,7 @@ def test_cancel_mid_job_stops_before_the_next_provider_call(
     assert standin.requests_to("chat") == []
     with app.app_context():
         assert db.session.scalar(select(HistoryItem.id)) is None
-    assert upload_files(app) == []
+    assert no_uploads(app)
     again = client.delete(f"{API}/jobs/{job_id}", headers={"Authorization": f"Bearer {user}"})
     assert again.status_code == 409
     assert again.get_json() == {"error": "Job already finished"}
@@ -244,7 +257,7 @@ def test_a_job_whose_attempts_are_used_up_fails_with_internal(
 
     assert job["status"] == "failed"
     assert job["error"]["code"] == "internal"
-    assert upload_files(app) == []
+    assert no_uploads(app)
 
 
 def test_ctrl_c_gives_running_jobs_back_to_the_queue(app, client, user, standin, workers, tmp_path):
@@ -317,6 +330,7 @@ def test_no_key_or_transcript_in_worker_logs(app, client, user, standin, workers
     job_id = start_job(client, user, audio_bytes(tmp_path, 12.0))
     assert wait_finished(client, user, job_id, workers)["status"] == "succeeded"
 
+    assert settled(lambda: "job ended" in workers.logs())
     logs = workers.logs()
     assert standin.key not in logs
     assert standin.key[-12:] not in logs
