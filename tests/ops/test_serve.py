@@ -61,7 +61,10 @@ def test_ctrl_c_stops_the_api_and_the_worker(app, tmp_path):
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
         assert call(port, "GET", "/health").status == 200
-        family = descendants(supervisor.pid)
+        # gunicorn forks its workers after it starts listening: wait for all four processes.
+        deadline = time.monotonic() + 20
+        while len(family := descendants(supervisor.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in family]
         assert any(b"gunicorn" in command for command in commands)
         assert any(b"worker" in command and b"flask" in command for command in commands)
