@@ -1,5 +1,5 @@
-# AudioTricks backend. `make run` serves the API; `make test` runs every test; `make lint` runs the
-# linter and the type checker. All set up first.
+# AudioTricks backend. `make run` serves the API and runs a job worker; `make test` runs every
+# test; `make lint` runs the linter and the type checker. All set up first.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,10 +7,11 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := audiotricks:create_app
 
-.PHONY: help install run dev migrate test lint bench clean
+.PHONY: help install run worker dev migrate test lint bench clean
 
 help:
-	@echo "make run      install, migrate and serve the API with gunicorn on $(HOST):$(PORT)"
+	@echo "make run      install, migrate, serve the API on $(HOST):$(PORT) and run a job worker"
+	@echo "make worker   run a job worker only (WORKER_ARGS=--threads N)"
 	@echo "make dev      the same with Flask's debug server (auto-reload, console logs)"
 	@echo "make migrate  apply database migrations (DATABASE_URL, or the SQLite default)"
 	@echo "make test     install and run the whole test suite"
@@ -30,9 +31,14 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/flask db upgrade
 
+# gunicorn and `flask worker` together; Ctrl-C stops both (audiotricks/serve.py).
 run: migrate
-	@echo "AudioTricks API listening on http://$(HOST):$(PORT) (Ctrl-C stops it)"
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	@echo "AudioTricks API listening on http://$(HOST):$(PORT), with a job worker (Ctrl-C stops both)"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m audiotricks.serve
+
+# One more worker process (on this host or another sharing the database, UPLOAD_DIR and QUEUE_URL).
+worker: migrate
+	$(BIN)/flask worker $(WORKER_ARGS)
 
 dev: migrate
 	LOG_FORMAT=$${LOG_FORMAT:-console} $(BIN)/flask run --debug --host $(HOST) --port $(PORT)

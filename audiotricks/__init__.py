@@ -20,6 +20,7 @@ def create_app(config: Config | None = None) -> Flask:
     from audiotricks.commands import register_commands
     from audiotricks.config import Config, ConfigError
     from audiotricks.errors import register_error_handlers
+    from audiotricks.jobs.queue import init_queue
     from audiotricks.logs import configure_logging
     from audiotricks.routing import AudioTricksFlask
     from audiotricks.runtime import CONFIG_KEY
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     init_extensions(app)
+    init_queue(app, config)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -131,12 +133,13 @@ def init_edge(app: Flask, config: Config) -> None:
 def register_blueprints(app: Flask) -> None:
     from flask import Blueprint
 
-    from audiotricks import auth, health, history, openapi, settings
+    from audiotricks import auth, health, history, jobs, openapi, settings
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     api.register_blueprint(auth.bp)
     api.register_blueprint(settings.bp)
     api.register_blueprint(history.bp)
+    api.register_blueprint(jobs.bp)
     api.register_blueprint(openapi.bp)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)

@@ -28,6 +28,22 @@ LOG_LEVEL / LOG_FORMAT   INFO / json                                  console fo
 HOST / PORT              127.0.0.1 / 5000                             where ``make run`` serves
 METRICS_TOKEN            empty (``/metrics`` off)                     bearer token for ``/metrics``
 PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py                      metrics shared by workers
+QUEUE_URL                SQLite file in the instance folder           redis://… for several instances
+QUEUE_NAME               audiotricks                                  the queue's name in its storage
+UPLOAD_DIR               uploads/ in the instance folder              uploads waiting for their job
+UPLOAD_MAX_BYTES         209715200 (200 MiB)                          largest audio upload
+AUDIO_MAX_SECONDS        14400 (4 h)                                  longest recording
+JOBS_MAX_ACTIVE          3                                            queued + running jobs per user
+JOBS_LEASE_SECONDS       60                                           a claim's lease, renewed while running
+JOBS_SWEEP_SECONDS       30                                           how often lost jobs are looked for
+JOBS_REQUEUE_SECONDS     60                                           a queued job older is sent again
+JOBS_MAX_ATTEMPTS        3                                            runs of a job before ``internal``
+SESSIONS_PRUNE_SECONDS   86400 (daily)                                how often workers prune sessions
+OPENAI_BASE_URL          https://api.openai.com/v1                    any OpenAI-compatible server
+OPENAI_TRANSCRIBE_MODEL  whisper-1                                    transcription model
+OPENAI_SUMMARY_MODEL     gpt-4o-mini                                  summary model
+PROVIDER_RETRY_SECONDS   600                                          retrying a failing provider, s
+TRANSCRIBE_MAX_BYTES     26214400 (25 MiB)                            largest part per transcription
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
@@ -58,6 +74,9 @@ DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decod
 SQLITE_FILENAME = "audiotricks.db"
 # Rate-limit counters shared by every worker of one host (audiotricks.ratelimits.sqlite_storage).
 RATELIMIT_SQLITE_FILENAME = "ratelimits.db"
+# The embedded job queue (Huey on SQLite) and where uploads wait, both in the instance folder.
+QUEUE_SQLITE_FILENAME = "queue.db"
+UPLOAD_DIRNAME = "uploads"
 MAX_JWT_EXPIRES_IN = 366 * 86400  # a session longer than a year is a configuration mistake
 
 
@@ -137,6 +156,24 @@ class Config:
     metrics_token: str = field(default="", repr=False)
     # Where prometheus_client keeps the counters of every gunicorn worker (read at its import).
     prometheus_multiproc_dir: str = ""
+    # Background jobs (see audiotricks.jobs): the queue, uploads, limits, and the lease that
+    # makes a job survive a worker that dies.
+    queue_url: str = ""
+    queue_name: str = "audiotricks"
+    upload_dir: str = ""
+    upload_max_bytes: int = 200 * 1024 * 1024
+    audio_max_seconds: int = 14400
+    jobs_max_active: int = 3
+    jobs_lease_seconds: int = 60
+    jobs_sweep_seconds: int = 30
+    jobs_requeue_seconds: int = 60
+    jobs_max_attempts: int = 3
+    sessions_prune_seconds: int = 86400
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_transcribe_model: str = "whisper-1"
+    openai_summary_model: str = "gpt-4o-mini"
+    provider_retry_seconds: int = 600
+    transcribe_max_bytes: int = 26214400
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -200,6 +237,24 @@ class Config:
             log_format=text("LOG_FORMAT", "json").lower(),
             metrics_token=env.get("METRICS_TOKEN", "").strip(),
             prometheus_multiproc_dir=text("PROMETHEUS_MULTIPROC_DIR", ""),
+            queue_url=text(
+                "QUEUE_URL", "sqlite:///" + os.path.join(instance_path, QUEUE_SQLITE_FILENAME)
+            ),
+            queue_name=text("QUEUE_NAME", cls.queue_name),
+            upload_dir=text("UPLOAD_DIR", os.path.join(instance_path, UPLOAD_DIRNAME)),
+            upload_max_bytes=integer("UPLOAD_MAX_BYTES", cls.upload_max_bytes),
+            audio_max_seconds=integer("AUDIO_MAX_SECONDS", cls.audio_max_seconds),
+            jobs_max_active=integer("JOBS_MAX_ACTIVE", cls.jobs_max_active),
+            jobs_lease_seconds=integer("JOBS_LEASE_SECONDS", cls.jobs_lease_seconds),
+            jobs_sweep_seconds=integer("JOBS_SWEEP_SECONDS", cls.jobs_sweep_seconds),
+            jobs_requeue_seconds=integer("JOBS_REQUEUE_SECONDS", cls.jobs_requeue_seconds),
+            jobs_max_attempts=integer("JOBS_MAX_ATTEMPTS", cls.jobs_max_attempts),
+            sessions_prune_seconds=integer("SESSIONS_PRUNE_SECONDS", cls.sessions_prune_seconds),
+            openai_base_url=text("OPENAI_BASE_URL", cls.openai_base_url).rstrip("/"),
+            openai_transcribe_model=text("OPENAI_TRANSCRIBE_MODEL", cls.openai_transcribe_model),
+            openai_summary_model=text("OPENAI_SUMMARY_MODEL", cls.openai_summary_model),
+            provider_retry_seconds=integer("PROVIDER_RETRY_SECONDS", cls.provider_retry_seconds),
+            transcribe_max_bytes=integer("TRANSCRIBE_MAX_BYTES", cls.transcribe_max_bytes),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -244,6 +299,7 @@ class Config:
             problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         if self.metrics_token and len(self.metrics_token) < 16:
             problems.append("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        problems += _job_problems(self)
         if self.is_production:
             problems += _production_problems(self)
         if problems:
@@ -311,6 +367,32 @@ def _is_dev_key(text: str) -> bool:
         return parse_key(text) == parse_key(DEV_ENCRYPTION_KEY)
     except ValueError:  # not a key at all: reported by _secret_problems
         return False
+
+
+def _job_problems(config: Config) -> list[str]:
+    problems = []
+    # Empty (a Config built in code) means the defaults: resolved against the instance folder.
+    if config.queue_url and not config.queue_url.startswith(("sqlite:///", "redis://", "rediss://")):
+        problems.append("QUEUE_URL must be sqlite:///… or a redis:// URL")
+    if not config.queue_name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        problems.append("QUEUE_NAME must be letters, digits, '.', '-' and '_'")
+    if not config.openai_base_url.startswith(("https://", "http://")):
+        problems.append("OPENAI_BASE_URL must be an http(s):// URL")
+    for name, value, low in (
+        ("UPLOAD_MAX_BYTES", config.upload_max_bytes, 1024),
+        ("AUDIO_MAX_SECONDS", config.audio_max_seconds, 1),
+        ("JOBS_MAX_ACTIVE", config.jobs_max_active, 1),
+        ("JOBS_LEASE_SECONDS", config.jobs_lease_seconds, 3),
+        ("JOBS_SWEEP_SECONDS", config.jobs_sweep_seconds, 1),
+        ("JOBS_REQUEUE_SECONDS", config.jobs_requeue_seconds, 1),
+        ("JOBS_MAX_ATTEMPTS", config.jobs_max_attempts, 1),
+        ("SESSIONS_PRUNE_SECONDS", config.sessions_prune_seconds, 1),
+        ("PROVIDER_RETRY_SECONDS", config.provider_retry_seconds, 0),
+        ("TRANSCRIBE_MAX_BYTES", config.transcribe_max_bytes, 65536),
+    ):
+        if value < low:
+            problems.append(f"{name} must be at least {low}")
+    return problems
 
 
 def _production_problems(config: Config) -> list[str]:

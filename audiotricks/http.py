@@ -218,6 +218,16 @@ class Download:
 ResponseBody = type[Schema] | Download | None  # None: no body (a 304, say)
 
 
+def multipart_form(schema: type[Schema]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document a multipart body, file parts included (OpenAPI only: the view parses it)."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.request_form = schema  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
 def responds(
     status: int,
     schema: ResponseBody,

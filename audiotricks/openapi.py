@@ -45,7 +45,7 @@ def _statuses(rule: Rule, view: Any) -> dict[int, Any]:
     statuses: dict[int, Any] = {500: ErrorSchema}
     if rule.rule.startswith("/api/"):
         statuses.update({429: ErrorSchema, 503: ErrorSchema})
-    if getattr(view, "request_schema", None):
+    if getattr(view, "request_schema", None) or getattr(view, "request_form", None):
         statuses.update({400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema})
     if getattr(view, "query_schema", None):
         statuses[400] = ErrorSchema
@@ -93,6 +93,11 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": view.request_schema}},
+        }
+    if getattr(view, "request_form", None):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": view.request_form}},
         }
     if getattr(view, "requires_auth", False):
         operation["security"] = [{"bearerAuth": []}]

@@ -115,8 +115,10 @@ def config_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(database_url: str, config_overrides: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app(make_config(database_url, **config_overrides))
+def app(database_url: str, config_overrides: dict[str, Any], tmp_path: Any) -> Iterator[Flask]:
+    # The job queue and the uploads of each test live in its own folder.
+    places = {"queue_url": f"sqlite:///{tmp_path}/queue.db", "upload_dir": str(tmp_path / "up")}
+    app = create_app(make_config(database_url, **{**places, **config_overrides}))
     yield app
     dispose_engines(app)
 

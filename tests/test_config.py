@@ -197,3 +197,62 @@ def test_production_start_with_default_secrets_fails_with_the_message(tmp_path):
     assert result.returncode != 0
     for name in ("DATABASE_URL is required", "JWT_SECRET is required", "ENCRYPTION_KEY is required"):
         assert name in result.stderr
+
+
+def test_job_settings_default_to_the_instance_folder_and_the_contract(tmp_path):
+    config = Config.from_env({}, instance_path=str(tmp_path))
+    config.validate()
+
+    assert config.queue_url == f"sqlite:///{tmp_path}/queue.db"
+    assert config.upload_dir == f"{tmp_path}/uploads"
+    assert config.upload_max_bytes == 209715200
+    assert config.audio_max_seconds == 14400
+    assert config.jobs_max_active == 3
+    assert config.openai_base_url == "https://api.openai.com/v1"
+    assert config.openai_transcribe_model == "whisper-1"
+    assert config.openai_summary_model == "gpt-4o-mini"
+    assert config.provider_retry_seconds == 600
+    assert config.transcribe_max_bytes == 26214400
+    assert (config.jobs_lease_seconds, config.jobs_sweep_seconds) == (60, 30)
+
+
+def test_job_settings_are_read_from_the_environment(tmp_path):
+    env = {
+        "QUEUE_URL": "redis://queue.internal:6379/2",
+        "QUEUE_NAME": "audiotricks-eu",
+        "UPLOAD_DIR": "/srv/uploads",
+        "UPLOAD_MAX_BYTES": "1048576",
+        "JOBS_MAX_ACTIVE": "5",
+        "OPENAI_BASE_URL": "http://llm.internal:8000/v1/",
+        "TRANSCRIBE_MAX_BYTES": "10000000",
+    }
+    config = Config.from_env(env, instance_path=str(tmp_path))
+    config.validate()
+
+    assert config.queue_url == "redis://queue.internal:6379/2"
+    assert config.queue_name == "audiotricks-eu"
+    assert config.upload_dir == "/srv/uploads"
+    assert (config.upload_max_bytes, config.jobs_max_active) == (1048576, 5)
+    assert config.openai_base_url == "http://llm.internal:8000/v1"
+    assert config.transcribe_max_bytes == 10_000_000
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"QUEUE_URL": "amqp://rabbit/"}, "QUEUE_URL must be"),
+        ({"QUEUE_NAME": "a b"}, "QUEUE_NAME must be"),
+        ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL must be"),
+        ({"UPLOAD_MAX_BYTES": "big"}, "UPLOAD_MAX_BYTES must be an integer"),
+        ({"JOBS_MAX_ACTIVE": "0"}, "JOBS_MAX_ACTIVE must be at least 1"),
+        ({"JOBS_LEASE_SECONDS": "1"}, "JOBS_LEASE_SECONDS must be at least 3"),
+        ({"TRANSCRIBE_MAX_BYTES": "100"}, "TRANSCRIBE_MAX_BYTES must be at least 65536"),
+    ],
+)
+def test_bad_job_settings_are_named(tmp_path, env, problem):
+    config = Config.from_env(env, instance_path=str(tmp_path))
+
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+
+    assert problem in str(caught.value)

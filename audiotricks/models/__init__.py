@@ -3,6 +3,7 @@
 from audiotricks.models.auth_session import AuthSession
 from audiotricks.models.base import Base, UtcDateTime, utcnow
 from audiotricks.models.history import HistoryItem, include_object
+from audiotricks.models.job import Job
 from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
 from audiotricks.models.user import User
 
@@ -12,6 +13,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "HistoryItem",
+    "Job",
     "User",
     "UserSettings",
     "UtcDateTime",

@@ -1,0 +1,7 @@
+"""Background jobs: ``/api/v1/jobs`` (start, follow, cancel) and the queue that runs them."""
+
+from flask import Blueprint
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+from audiotricks.jobs import views  # noqa: E402,F401  (registers the routes)
