@@ -7,7 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.jobs.conftest import worker_env
 from tests.ops.client import call
@@ -37,15 +40,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_ctrl_c_stops_the_api_and_the_worker(app, tmp_path):
+@contextmanager
+def serving(app: Any, tmp_path: Path, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """``python -m audiotricks.serve`` in its own session (as a terminal's foreground job is, so a
+    SIGINT to the group is Ctrl-C), once its API answers and its worker has started."""
     port = free_port()
     env = worker_env(app.extensions["audiotricks.config"])
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2",
+    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
                 "RATELIMIT_ENABLED": "false"})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
-        # Its own session, as a terminal's foreground job is: the SIGINT below goes to the group.
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "audiotricks.serve"],
             cwd=Path(__file__).resolve().parents[2],
@@ -60,6 +65,22 @@ def test_ctrl_c_stops_the_api_and_the_worker(app, tmp_path):
         while "worker started" not in log_path.read_text(errors="replace"):
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
+        yield supervisor, port, log_path
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.wait(10)
+
+
+def assert_all_gone(family: set[int], log_path: Path) -> None:
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in family if alive(pid)] == [], log_path.read_text()
+
+
+def test_ctrl_c_stops_the_api_and_the_worker(app, tmp_path):
+    with serving(app, tmp_path, workers=2) as (supervisor, port, log_path):
         assert call(port, "GET", "/health").status == 200
         # gunicorn forks its workers after it starts listening: wait for all four processes.
         deadline = time.monotonic() + 20
@@ -72,37 +93,11 @@ def test_ctrl_c_stops_the_api_and_the_worker(app, tmp_path):
 
         os.killpg(supervisor.pid, signal.SIGINT)  # what Ctrl-C does
         assert supervisor.wait(40) == 0, log_path.read_text()
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in family) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [pid for pid in family if alive(pid)] == [], log_path.read_text()
-    finally:
-        if supervisor.poll() is None:
-            os.killpg(supervisor.pid, signal.SIGKILL)
-            supervisor.wait(10)
+        assert_all_gone(family, log_path)
 
 
 def test_when_one_child_dies_the_other_is_stopped_too(app, tmp_path):
-    port = free_port()
-    env = worker_env(app.extensions["audiotricks.config"])
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
-                "RATELIMIT_ENABLED": "false"})
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        supervisor = subprocess.Popen(
-            [sys.executable, "-m", "audiotricks.serve"],
-            cwd=Path(__file__).resolve().parents[2],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(port, timeout=30)
-        deadline = time.monotonic() + 30
-        while "worker started" not in log_path.read_text(errors="replace"):
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
+    with serving(app, tmp_path, workers=1) as (supervisor, _, log_path):
         family = descendants(supervisor.pid)
         [worker] = [
             pid for pid in family if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -111,11 +106,4 @@ def test_when_one_child_dies_the_other_is_stopped_too(app, tmp_path):
         os.kill(worker, signal.SIGKILL)
 
         assert supervisor.wait(40) != 0
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in family) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [pid for pid in family if alive(pid)] == []
-    finally:
-        if supervisor.poll() is None:
-            os.killpg(supervisor.pid, signal.SIGKILL)
-            supervisor.wait(10)
+        assert_all_gone(family, log_path)
