@@ -216,8 +216,8 @@ def test_cancel_mid_job_stops_before_the_next_provider_call(
     assert again.get_json() == {"error": "Job already finished"}
 
 
-@pytest.mark.parametrize("job_settings", [{"jobs_lease_seconds": 6}])
-def test_a_worker_killed_mid_job_leaves_it_to_another(app, client, user, standin, workers, tmp_path):
+def kill_the_worker_mid_job_and_start_another(client, user, standin, workers, tmp_path):
+    """A worker SIGKILLed while its job waits on the provider, then a fresh worker; the job's end."""
     standin.fail("transcriptions", "slow", seconds=30)
     first = workers.start()
     job_id = start_job(client, user, audio_bytes(tmp_path, 3.0))
@@ -227,7 +227,12 @@ def test_a_worker_killed_mid_job_leaves_it_to_another(app, client, user, standin
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
     workers.start()
-    job = wait_finished(client, user, job_id, workers)
+    return wait_finished(client, user, job_id, workers)
+
+
+@pytest.mark.parametrize("job_settings", [{"jobs_lease_seconds": 6}])
+def test_a_worker_killed_mid_job_leaves_it_to_another(app, client, user, standin, workers, tmp_path):
+    job = kill_the_worker_mid_job_and_start_another(client, user, standin, workers, tmp_path)
 
     assert job["status"] == "succeeded", workers.logs()
     assert "job lease expired" in workers.logs()
@@ -244,16 +249,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another(app, client, user, standin
 def test_a_job_whose_attempts_are_used_up_fails_with_internal(
     app, client, user, standin, workers, tmp_path
 ):
-    standin.fail("transcriptions", "slow", seconds=30)
-    first = workers.start()
-    job_id = start_job(client, user, audio_bytes(tmp_path, 3.0))
-    wait_for(client, user, job_id, lambda j: len(standin.requests_to("transcriptions")) == 1,
-             workers)
-
-    first.process.send_signal(signal.SIGKILL)
-    first.process.wait(10)
-    workers.start()
-    job = wait_finished(client, user, job_id, workers)
+    job = kill_the_worker_mid_job_and_start_another(client, user, standin, workers, tmp_path)
 
     assert job["status"] == "failed"
     assert job["error"]["code"] == "internal"
