@@ -17,6 +17,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app: validated configuration, extensions, blueprints, error handlers, commands."""
     from dotenv import load_dotenv
 
+    from audiotricks.auth.decorators import RequestGlobals
     from audiotricks.commands import register_commands
     from audiotricks.config import Config, ConfigError
     from audiotricks.errors import register_error_handlers
@@ -27,6 +28,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     # Flask with no slash-merging redirects and a 204 for OPTIONS (see audiotricks.routing).
     app = AudioTricksFlask(__name__, instance_relative_config=True)
+    # ``g.user`` / ``g.auth_session`` built on first use (see audiotricks.auth.decorators).
+    app.app_ctx_globals_class = RequestGlobals
     if config is None:
         # A .env file in the working directory fills in what the environment leaves out.
         load_dotenv(".env", override=False)

@@ -6,7 +6,9 @@ The session check (:func:`load_session`) runs on every authenticated request, so
 - One Core statement reads the session row, its user and the user's settings (a join), on an
   autocommit engine: one round trip, no BEGIN and no ROLLBACK, and no lazy query afterwards.
 - The rows become ORM objects attached to the request's session without another query
-  (:func:`_attach`), so views use ``g.user`` and ``g.auth_session`` as ordinary models.
+  (:meth:`LiveSession.attach`), so views use ``g.user`` and ``g.auth_session`` as ordinary
+  models. They are built on first use only: a view that just reads the caller (``GET /me``)
+  serialises the fetched values and never pays for the ORM objects.
 - ``last_used_at`` is refreshed only when it is at least :data:`SESSION_TOUCH_INTERVAL` old, with a
   single guarded ``UPDATE``; a request within the interval writes nothing. The listed
   ``lastUsedAt`` is therefore accurate to about a minute, which is all a "last active" column
@@ -30,6 +32,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -210,13 +213,43 @@ def start_session(user: User, user_agent: str | None, ip_address: str | None) ->
     return IssuedToken(token=token, expires_at=expires_at, session_id=session_id)
 
 
-def load_session(token: str) -> tuple[User, AuthSession]:
-    """The user and live session behind ``token``, or InvalidSession / AccountDeactivated."""
+class LiveSession:
+    """The rows behind a checked session: plain values now, ORM objects on first use."""
+
+    __slots__ = ("_attached", "_values", "user_id")
+
+    def __init__(self, values: dict[type, dict[str, Any]]) -> None:
+        self._values = values
+        self._attached: tuple[User, AuthSession] | None = None
+        self.user_id: uuid.UUID = values[User]["id"]
+
+    def attach(self) -> tuple[User, AuthSession]:
+        """The user and session as ORM objects in the request's session (built once)."""
+        if self._attached is None:
+            self._attached = _attach(self._values)
+        return self._attached
+
+    def current_user(self) -> User | SimpleNamespace:
+        """The user with their settings, for views that only read them.
+
+        The ORM object once a view has attached it (it may hold changes), plain attributes before.
+        """
+        if self._attached is not None:
+            return self._attached[0]
+        settings = self._values[UserSettings]
+        return SimpleNamespace(
+            **self._values[User],
+            settings=SimpleNamespace(**settings) if settings["user_id"] is not None else None,
+        )
+
+
+def load_session(token: str) -> LiveSession:
+    """The live session behind ``token``, or InvalidSession / AccountDeactivated."""
     try:
         claims = decode_token(token, current_config().jwt_secret)  # signature and exp
     except InvalidToken:
         raise InvalidSession() from None
-    return _attach(_check_session(claims, token_hash(token), utcnow()))
+    return LiveSession(_check_session(claims, token_hash(token), utcnow()))
 
 
 def _check_session(claims: TokenClaims, presented_hash: str, now: datetime) -> dict[type, dict[str, Any]]:

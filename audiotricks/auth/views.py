@@ -112,7 +112,7 @@ def logout() -> tuple[Response, int]:
 @require_session
 def me() -> tuple[Response, int]:
     """The current user with their preferences."""
-    return envelope("Current user", current_user_data.dump({"user": g.user}))
+    return envelope("Current user", current_user_data.dump({"user": g.live_session.current_user()}))
 
 
 @bp.get("/sessions")
