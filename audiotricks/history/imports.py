@@ -18,7 +18,9 @@ one item; the create schema then applies the field rules (lengths, ranges, order
 - ``summary`` is ``None`` when the item has none, or when its summary object holds no text,
   takeaways or key moments (a failed summarisation).
 - Optional strings (``title``, summary text, descriptions) read missing or ``null`` as empty;
-  a key moment's missing ``title`` or ``importance`` is passed on as ``None`` for the schema.
+  a key moment's missing ``title`` is passed on as ``None`` for the schema (which refuses it),
+  and a missing or ``null`` ``importance`` is left out, so the schema's default (``medium``)
+  applies, as it does for a key moment created through the API.
 - Fields of the local format that the API does not keep (``wordCount``, Whisper's segment
   ``tokens``, ``avg_logprob``..., anything else) are ignored.
 
@@ -240,12 +242,15 @@ def _summary(value: object) -> dict[str, Any] | None:
 
 def _key_moment(value: object, path: str) -> dict[str, Any]:
     moment = _object(value, path, "A key moment")
-    return {
+    converted = {
         "timestamp": parse_clock(moment.get("timestamp"), f"{path}.timestamp"),
         "title": _optional_string(moment.get("title"), f"{path}.title"),
         "description": _string(moment.get("description"), f"{path}.description"),
-        "importance": _optional_string(moment.get("importance"), f"{path}.importance"),
     }
+    importance = _optional_string(moment.get("importance"), f"{path}.importance")
+    if importance is not None:
+        converted["importance"] = importance
+    return converted
 
 
 def parse_clock(value: object, path: str = "timestamp") -> float:

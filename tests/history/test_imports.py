@@ -277,8 +277,15 @@ def test_key_moment_optional_fields():
     item["results"]["summary"]["key_moments"] = [{"timestamp": 5}]
 
     assert to_create_body(item)["summary"]["keyMoments"] == [
-        {"timestamp": 5.0, "title": None, "description": "", "importance": None}
+        {"timestamp": 5.0, "title": None, "description": ""}
     ]
+
+
+def test_a_null_importance_is_left_to_the_schema_default():
+    item = local_item()
+    item["results"]["summary"]["key_moments"][0]["importance"] = None
+
+    assert "importance" not in to_create_body(item)["summary"]["keyMoments"][0]
 
 
 # Key-moment timestamps

@@ -96,6 +96,21 @@ def test_import_converts_the_local_format(
     assert [m["timestamp"] for m in item["summary"]["keyMoments"]] == [65.0, 7380.0]
 
 
+def test_a_key_moment_without_importance_imports_as_medium(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    item = local_item()
+    del item["results"]["summary"]["key_moments"][0]["importance"]
+    item["results"]["summary"]["key_moments"][1]["importance"] = None
+
+    response = client.post(IMPORT, json={"items": [item]}, headers=headers)
+
+    assert response.status_code == 200, response.get_json()
+    [entry] = response.get_json()["data"]["items"]
+    item = client.get(f"{URL}/{entry['id']}", headers=headers).get_json()["data"]["item"]
+    assert [m["importance"] for m in item["summary"]["keyMoments"]] == ["medium", "medium"]
+
+
 def test_reimport_skips_what_is_there(
     app: Flask, client: FlaskClient, headers: dict[str, str]
 ) -> None:
