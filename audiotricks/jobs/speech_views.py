@@ -20,6 +20,7 @@ from audiotricks.schemas.voices import SpeechJobSchema
 @responds(
     202,
     JobEnvelope,
+    (404, ErrorSchema, "History item not found (unknown, or another user's)"),
     (409, ErrorSchema, "No ElevenLabs API key stored, or too many active jobs"),
 )
 @require_session

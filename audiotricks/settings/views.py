@@ -97,7 +97,7 @@ def store_api_key(provider: str, body: dict[str, Any]) -> tuple[Response, int]:
     200,
     ApiKeyEnvelope,
     UNDECRYPTABLE,
-    (403, ErrorSchema, "Account is deactivated, or key reveal is disabled (API_KEY_REVEAL=false)"),
+    (403, ErrorSchema, "Account is deactivated, or Key reveal is disabled (API_KEY_REVEAL=false)"),
 )
 @require_session
 def read_api_key(provider: str) -> tuple[Response, int]:
