@@ -116,8 +116,11 @@ def init_edge(app: Flask, config: Config) -> None:
         app,
         resources={r"/api/*": {"origins": list(config.cors_origins)}},
         methods=["GET", "PUT", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        # Range: a page may read the stored audio in parts (GET /history/<id>/audio).
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Range"],
         expose_headers=[
+            "Content-Range",
+            "Accept-Ranges",
             "X-Request-ID",
             "Retry-After",
             "X-RateLimit-Limit",
