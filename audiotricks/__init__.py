@@ -25,6 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     from audiotricks.logs import configure_logging
     from audiotricks.routing import AudioTricksFlask
     from audiotricks.runtime import CONFIG_KEY
+    from audiotricks.voices.service import init_cache
 
     # Flask with no slash-merging redirects and a 204 for OPTIONS (see audiotricks.routing).
     app = AudioTricksFlask(__name__, instance_relative_config=True)
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     init_extensions(app)
+    init_cache(app, config)
     init_queue(app, config)
     register_blueprints(app)
     register_error_handlers(app)
@@ -117,8 +119,11 @@ def init_edge(app: Flask, config: Config) -> None:
         app,
         resources={r"/api/*": {"origins": list(config.cors_origins)}},
         methods=["GET", "PUT", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        # Range: a page may read the stored audio in parts (GET /history/<id>/audio).
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Range"],
         expose_headers=[
+            "Content-Range",
+            "Accept-Ranges",
             "X-Request-ID",
             "Retry-After",
             "X-RateLimit-Limit",
@@ -136,13 +141,14 @@ def init_edge(app: Flask, config: Config) -> None:
 def register_blueprints(app: Flask) -> None:
     from flask import Blueprint
 
-    from audiotricks import auth, health, history, jobs, openapi, settings
+    from audiotricks import auth, health, history, jobs, openapi, settings, voices
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     api.register_blueprint(auth.bp)
     api.register_blueprint(settings.bp)
     api.register_blueprint(history.bp)
     api.register_blueprint(jobs.bp)
+    api.register_blueprint(voices.bp)
     api.register_blueprint(openapi.bp)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)

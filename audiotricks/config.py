@@ -44,6 +44,11 @@ OPENAI_TRANSCRIBE_MODEL  whisper-1                                    transcript
 OPENAI_SUMMARY_MODEL     gpt-4o-mini                                  summary model
 PROVIDER_RETRY_SECONDS   600                                          retrying a failing provider, s
 TRANSCRIBE_MAX_BYTES     26214400 (25 MiB)                            largest part per transcription
+ELEVENLABS_BASE_URL      https://api.elevenlabs.io                    any ElevenLabs-compatible server
+ELEVENLABS_TTS_MODEL     eleven_multilingual_v2                       text-to-speech model
+AUDIO_DIR                audio/ in the instance folder                speech made by jobs, per item
+API_KEY_REVEAL           true                                         false: no endpoint returns a key
+CACHE_URL                empty (in-process cache)                     redis://… to share the cache
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
@@ -77,6 +82,8 @@ RATELIMIT_SQLITE_FILENAME = "ratelimits.db"
 # The embedded job queue (Huey on SQLite) and where uploads wait, both in the instance folder.
 QUEUE_SQLITE_FILENAME = "queue.db"
 UPLOAD_DIRNAME = "uploads"
+# Speech made by jobs, one MP3 per history item, in the instance folder.
+AUDIO_DIRNAME = "audio"
 MAX_JWT_EXPIRES_IN = 366 * 86400  # a session longer than a year is a configuration mistake
 
 
@@ -174,6 +181,16 @@ class Config:
     openai_summary_model: str = "gpt-4o-mini"
     provider_retry_seconds: int = 600
     transcribe_max_bytes: int = 26214400
+    # Speech (see audiotricks.jobs.speech): ElevenLabs' API root (the client adds /v1/...), the
+    # model, and where the joined MP3 of each item is kept (shared by web and worker hosts).
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_tts_model: str = "eleven_multilingual_v2"
+    audio_dir: str = ""
+    # False: GET /settings/api-keys/<provider> is a 403, so a stored key never leaves the server.
+    api_key_reveal: bool = True
+    # The app's cache (the voices lists): empty is an in-process cache; redis://… is shared by
+    # every process and instance.
+    cache_url: str = field(default="", repr=False)
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -255,6 +272,11 @@ class Config:
             openai_summary_model=text("OPENAI_SUMMARY_MODEL", cls.openai_summary_model),
             provider_retry_seconds=integer("PROVIDER_RETRY_SECONDS", cls.provider_retry_seconds),
             transcribe_max_bytes=integer("TRANSCRIBE_MAX_BYTES", cls.transcribe_max_bytes),
+            elevenlabs_base_url=text("ELEVENLABS_BASE_URL", cls.elevenlabs_base_url).rstrip("/"),
+            elevenlabs_tts_model=text("ELEVENLABS_TTS_MODEL", cls.elevenlabs_tts_model),
+            audio_dir=text("AUDIO_DIR", os.path.join(instance_path, AUDIO_DIRNAME)),
+            api_key_reveal=_flag(text("API_KEY_REVEAL", "true")),
+            cache_url=text("CACHE_URL", ""),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -378,6 +400,12 @@ def _job_problems(config: Config) -> list[str]:
         problems.append("QUEUE_NAME must be letters, digits, '.', '-' and '_'")
     if not config.openai_base_url.startswith(("https://", "http://")):
         problems.append("OPENAI_BASE_URL must be an http(s):// URL")
+    if not config.elevenlabs_base_url.startswith(("https://", "http://")):
+        problems.append("ELEVENLABS_BASE_URL must be an http(s):// URL")
+    if not config.elevenlabs_tts_model.strip():
+        problems.append("ELEVENLABS_TTS_MODEL must not be empty")
+    if config.cache_url and not config.cache_url.startswith(("redis://", "rediss://")):
+        problems.append("CACHE_URL must be a redis:// URL (or empty: an in-process cache)")
     for name, value, low in (
         ("UPLOAD_MAX_BYTES", config.upload_max_bytes, 1024),
         ("AUDIO_MAX_SECONDS", config.audio_max_seconds, 1),

@@ -492,12 +492,19 @@ def change_password(
 
 def delete_account(user: User, password: str) -> None:
     """Delete the user; the foreign keys' ON DELETE CASCADE removes its sessions and settings."""
+    from audiotricks.history.service import delete_all_items
+    from audiotricks.jobs.speech import remove_audio
+
     user_id = user.id
     _require_password(user, password, "password")
+    # The items first, in the same transaction: their stored audio files are named by the rows
+    # the cascade would delete unseen, and are removed once the deletion is committed.
+    audio = delete_all_items(user_id)
     db.session.execute(
         delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
     )
     db.session.commit()
+    remove_audio(audio)
     db.session.expunge_all()  # the deleted rows must not be reloaded by anything after this
     log.info("account deleted", extra={"event": "account_deleted", "user_id": str(user_id)})
 

@@ -15,4 +15,4 @@ def _history_body_limit() -> None:
     request.max_content_length = current_config().history_max_bytes
 
 
-from audiotricks.history import views  # noqa: E402,F401  (registers the routes)
+from audiotricks.history import audio, views  # noqa: E402,F401  (registers the routes)

@@ -197,6 +197,16 @@ def import_items(user: User, bodies: list[dict[str, Any]]) -> tuple[list[History
     return items, skipped
 
 
+def delete_all_items(user_id: uuid.UUID) -> list[str | None]:
+    """Delete every item of the user, in the caller's transaction; their stored audio names,
+    for the caller to remove once it committed (an account deletion)."""
+    deleted = db.session.execute(
+        delete(HistoryItem).where(HistoryItem.user_id == user_id).returning(HistoryItem.audio_path),
+        execution_options={"synchronize_session": False},
+    ).all()
+    return [row.audio_path for row in deleted if row.audio_path]
+
+
 def parse_item_id(raw: str) -> uuid.UUID:
     """The id in a URL; a malformed one names no item (404, as an unknown one)."""
     try:
@@ -258,17 +268,21 @@ def update_item(
 
 
 def delete_item(user: User, raw_id: str) -> None:
-    """Delete one of the user's items (with it goes the row's search index entry)."""
-    result = db.session.execute(
-        delete(HistoryItem).where(
-            HistoryItem.id == parse_item_id(raw_id), HistoryItem.user_id == user.id
-        ),
+    """Delete one of the user's items (with it goes the row's search index entry, and after
+    the commit its stored audio)."""
+    from audiotricks.jobs.speech import remove_audio
+
+    deleted = db.session.execute(
+        delete(HistoryItem)
+        .where(HistoryItem.id == parse_item_id(raw_id), HistoryItem.user_id == user.id)
+        .returning(HistoryItem.audio_path),
         execution_options={"synchronize_session": False},
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    ).all()
+    if not deleted:
         db.session.rollback()
         raise HistoryItemNotFound()
     db.session.commit()
+    remove_audio([row.audio_path for row in deleted])
     log.info("history item deleted", extra={"event": "history_deleted"})
 
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
-from audiotricks.jobs import views  # noqa: E402,F401  (registers the routes)
+from audiotricks.jobs import speech_views, views  # noqa: E402,F401  (registers the routes)

@@ -47,9 +47,10 @@ class Stopped(Exception):
 class JobFailed(Exception):
     """The job ends as failed with one of the contract's error codes."""
 
-    def __init__(self, code: str):
+    def __init__(self, code: str, message: str | None = None):
         super().__init__(code)
         self.code = code
+        self.message = message  # None: the code's own sentence
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Run:
     lease_lost: threading.Event
     stopping: threading.Event
     workdir: str | None = None
+    # (provider, ciphertext) of the key this run decrypted: a rejection marks that key invalid.
+    key_in_use: tuple[str, str] | None = None
 
     def should_continue(self) -> bool:
         """False once the job was canceled or taken over, or the worker is stopping."""
@@ -80,10 +83,18 @@ class Run:
 def run(job_run: Run) -> str:
     """Run the job to its end; return "succeeded" or "failed" (Stopped when it must stop)."""
     try:
+        if job_run.job.kind == "speech":
+            from audiotricks.jobs import speech
+
+            return speech.run(job_run)
         return _transcription(job_run)
     except JobFailed as failure:
         db.session.rollback()
-        service.fail(job_run.job.id, job_run.token, failure.code)
+        if failure.code == "provider_key_invalid" and job_run.key_in_use:
+            from audiotricks.settings.checks import note_rejected_key
+
+            note_rejected_key(job_run.job.user_id, *job_run.key_in_use)
+        service.fail(job_run.job.id, job_run.token, failure.code, failure.message)
         log.info(
             "job failed",
             extra={"event": "job_failed", "job_id": str(job_run.job.id), "code": failure.code},
@@ -140,6 +151,7 @@ def _client(job_run: Run, user: User) -> OpenAIClient:
         stored = read_api_key(user, "openai")
     except (NotFound, StoredKeyUndecryptable):
         raise JobFailed("provider_key_missing") from None
+    job_run.key_in_use = ("openai", stored.ciphertext)
     return OpenAIClient(
         stored.api_key,
         base_url=config.openai_base_url,

@@ -131,6 +131,12 @@ def create_transcription(
         created_at=now,
         updated_at=now,
     )
+    return enqueue_new(user, queue, job)
+
+
+def enqueue_new(user: User, queue: Queue, job: Job) -> Job:
+    """Record a new job, hold the per-user cap (see :func:`create_transcription`), queue its id."""
+    job_id = job.id
     db.session.add(job)
     db.session.commit()
     if active_count(user.id) > current_config().jobs_max_active:
@@ -320,8 +326,9 @@ def succeed(job_id: uuid.UUID, token: str, history_id: uuid.UUID | None) -> bool
     return _rowcount(result) == 1
 
 
-def fail(job_id: uuid.UUID, token: str, code: str) -> bool:
-    """Mark the run's job failed with ``code``; False when the run no longer held it."""
+def fail(job_id: uuid.UUID, token: str, code: str, message: str | None = None) -> bool:
+    """Mark the run's job failed with ``code`` (and the code's sentence unless ``message`` says
+    better, e.g. naming another provider); False when the run no longer held it."""
     now = utcnow()
     result = db.session.execute(
         update(Job)
@@ -329,7 +336,7 @@ def fail(job_id: uuid.UUID, token: str, code: str) -> bool:
         .values(
             status="failed",
             error_code=code,
-            error_message=ERROR_MESSAGES[code],
+            error_message=message or ERROR_MESSAGES[code],
             detail=None,
             worker=None,
             lease_expires_at=None,

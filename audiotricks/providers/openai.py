@@ -31,22 +31,30 @@ the partial summaries themselves exceed the budget they are combined in groups f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import openai
 
 from audiotricks.audio.formats import EXTENSIONS, SNIFF_BYTES, sniff_format
 from audiotricks.providers.languages import code_for_name, language_name
+
+# Re-exported: the jobs and the tests import them from here.
+from audiotricks.providers.retry import PROVIDER_UNAVAILABLE as PROVIDER_UNAVAILABLE  # noqa: PLC0414
+from audiotricks.providers.retry import Canceled as Canceled  # noqa: PLC0414
+from audiotricks.providers.retry import (
+    Malformed,
+    ProviderClient,
+    Retry,
+    retry_after,
+)
+from audiotricks.providers.retry import ProviderError as ProviderError  # noqa: PLC0414
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +64,6 @@ logging.getLogger("openai").setLevel(logging.INFO)
 
 PROVIDER_KEY_INVALID = "provider_key_invalid"
 PROVIDER_QUOTA = "provider_quota"
-PROVIDER_UNAVAILABLE = "provider_unavailable"
 AUDIO_UNREADABLE = "audio_unreadable"
 
 # Summary qualities, as stored in user settings (audiotricks.models.settings.SUMMARY_QUALITIES).
@@ -82,29 +89,8 @@ TITLE_MAX_CHARS = 200
 DESCRIPTION_MAX_CHARS = 1_000
 IMPORTANCE_LEVELS = ("high", "medium", "low")
 
-_BACKOFF_FIRST = 1.0
-_BACKOFF_MAX = 60.0
-_WAIT_SLICE = 1.0  # seconds between should_continue() checks while waiting to retry
-_jitter = random.SystemRandom()
 
 T = TypeVar("T")
-
-
-class ProviderError(Exception):
-    """A provider call that failed for good; ``code`` is one of the job error codes."""
-
-    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-    def __repr__(self) -> str:
-        return f"ProviderError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
-
-
-class Canceled(Exception):
-    """``should_continue()`` answered False before a retry: stop without another provider call."""
 
 
 @dataclass(frozen=True)
@@ -145,10 +131,6 @@ class Summary:
     key_moments: list[KeyMoment]
 
 
-class _Malformed(Exception):
-    """The provider answered 200 with something that is not what its API documents."""
-
-
 def join_transcriptions(pieces: Sequence[tuple[float, Transcription]]) -> Transcription:
     """One transcription from parts transcribed separately, each given with its offset in seconds.
 
@@ -174,7 +156,7 @@ def transcript_with_times(segments: Iterable[Segment]) -> str:
     return "\n".join(f"[{seg.start:.1f}] {seg.text.strip()}" for seg in segments if seg.text.strip())
 
 
-class OpenAIClient:
+class OpenAIClient(ProviderClient):
     """One user's OpenAI key, bound to a base URL, with one method per provider call."""
 
     def __init__(  # noqa: PLR0913 - every knob is a keyword the worker sets from config
@@ -190,32 +172,25 @@ class OpenAIClient:
         summary_chunk_chars: int = 100_000,
         malformed_attempts: int = 3,
     ) -> None:
-        if not api_key:
-            raise ValueError("An API key is required.")
-        self._base_url = base_url
-        self._retry_seconds = retry_seconds
-        self._should_continue = should_continue
-        self._sleep = sleep
+        super().__init__(
+            "OpenAI",
+            api_key,
+            base_url,
+            retry_seconds=retry_seconds,
+            should_continue=should_continue,
+            sleep=sleep,
+            malformed_attempts=malformed_attempts,
+            log=log,
+        )
         # A 25 MB part can take minutes to transcribe: the default timeout would cut it off.
         self._transcribe_timeout = max(timeout, transcribe_timeout)
         self._chunk_chars = summary_chunk_chars
-        self._malformed_attempts = malformed_attempts
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
-    def __repr__(self) -> str:
-        return f"OpenAIClient(base_url={self._base_url!r})"
-
     def close(self) -> None:
-        """Close the connection pool."""
         self._client.close()
-
-    def __enter__(self) -> OpenAIClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # Calls
 
@@ -226,7 +201,7 @@ class OpenAIClient:
             response = self._client.models.with_raw_response.list()
             data = _json_body(response.content)
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise _Malformed
+                raise Malformed
 
         self._with_retries("models", call)
 
@@ -313,78 +288,23 @@ class OpenAIClient:
     # Retries
 
     def _check_continue(self) -> None:
-        if not self._should_continue():
-            raise Canceled
-
-    def _wait(self, seconds: float) -> None:
-        """Wait ``seconds`` in slices, asking should_continue() before each and at the end."""
-        remaining = seconds
-        while True:
-            self._check_continue()
-            if remaining <= 0:
-                return
-            step = min(remaining, _WAIT_SLICE)
-            self._sleep(step)
-            remaining -= step
+        self._retrier.check_continue()
 
     def _with_retries(
         self, operation: str, call: Callable[[], T], *, bad_request_code: str = PROVIDER_UNAVAILABLE
     ) -> T:
-        spent = 0.0  # of the retry budget: time in requests plus time waited (a fake sleep counts)
-        attempt = 0
-        malformed = 0
-        while True:
-            attempt += 1
-            started = time.monotonic()
-            hint: float | None = None
-            try:
-                result = call()
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                hint = _classify_status(exc, operation, bad_request_code)
-                reason = f"status {status}"
-            except openai.APITimeoutError:
-                reason = "timeout"
-            except openai.APIConnectionError:
-                reason = "connection error"
-            except _Malformed:
-                malformed += 1
-                reason = "unreadable answer"
-                if malformed >= self._malformed_attempts:
-                    log.warning(
-                        "openai %s: answer unreadable %d times; giving up", operation, malformed
-                    )
-                    raise ProviderError(
-                        PROVIDER_UNAVAILABLE,
-                        "OpenAI's answer could not be read, several times over.",
-                    ) from None
-            else:
-                log.info(
-                    "openai %s succeeded on attempt %d in %.2fs",
-                    operation,
-                    attempt,
-                    time.monotonic() - started,
+        def classify(exc: Exception) -> Retry | None:
+            if isinstance(exc, openai.APIStatusError):
+                return Retry(
+                    f"status {exc.status_code}", _classify_status(exc, operation, bad_request_code)
                 )
-                return result
-            spent += time.monotonic() - started
-            wait = hint if hint is not None else _backoff(attempt)
-            if spent + wait > self._retry_seconds:
-                log.warning(
-                    "openai %s attempt %d failed (%s); retry budget of %.0fs spent, giving up",
-                    operation,
-                    attempt,
-                    reason,
-                    self._retry_seconds,
-                )
-                raise ProviderError(
-                    PROVIDER_UNAVAILABLE,
-                    "OpenAI is unavailable or rate limiting; retried until the time allowed ran out.",
-                )
-            log.warning(
-                "openai %s attempt %d failed (%s); retrying in %.2fs", operation, attempt, reason, wait
-            )
-            self._wait(wait)
-            spent += wait
+            if isinstance(exc, openai.APITimeoutError):
+                return Retry("timeout")
+            if isinstance(exc, openai.APIConnectionError):
+                return Retry("connection error")
+            return None
+
+        return self._retrier.run(operation, call, classify)
 
 
 def _classify_status(exc: openai.APIStatusError, operation: str, bad_request_code: str) -> float | None:
@@ -404,7 +324,7 @@ def _classify_status(exc: openai.APIStatusError, operation: str, bad_request_cod
             status=status,
         ) from None
     if status in {408, 409, 429} or status >= 500:
-        return _retry_after(exc.response.headers)
+        return retry_after(exc.response.headers)
     log.warning("openai %s: request refused with status %d", operation, status)
     if status == 400 and bad_request_code == AUDIO_UNREADABLE and exc.param in {None, "file"}:
         raise ProviderError(
@@ -424,36 +344,11 @@ def _classify_status(exc: openai.APIStatusError, operation: str, bad_request_cod
     ) from None
 
 
-def _retry_after(headers: Any) -> float | None:
-    """The wait a 429 or 5xx asked for, in seconds: ``retry-after-ms``, then ``Retry-After``."""
-    with contextlib.suppress(TypeError, ValueError):
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            value = float(millis) / 1000
-            if math.isfinite(value) and value >= 0:
-                return value
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    with contextlib.suppress(ValueError):
-        value = float(raw)
-        return value if math.isfinite(value) and value >= 0 else None
-    with contextlib.suppress(TypeError, ValueError, IndexError):
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    return None
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: about 1, 2, 4… seconds, at most a minute."""
-    ceiling = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (attempt - 1))
-    return _jitter.uniform(ceiling / 2, ceiling)
-
-
 def _json_body(content: bytes) -> Any:
     try:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
-        raise _Malformed from None
+        raise Malformed from None
 
 
 def _upload_name(path: str) -> str:
@@ -472,7 +367,7 @@ def _number(value: Any) -> float | None:
 
 def _parse_transcription(data: Any) -> Transcription:
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise _Malformed
+        raise Malformed
     text: str = data["text"]
     duration = _number(data.get("duration"))
     segments: list[Segment] = []
@@ -581,26 +476,26 @@ def _render_summary(summary: Summary) -> str:
 
 
 def _parse_summary_reply(data: Any) -> Summary:
-    """The summary in a chat completion body; _Malformed when there is none to be had."""
+    """The summary in a chat completion body; Malformed when there is none to be had."""
     try:
         content = data["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise _Malformed from None
+        raise Malformed from None
     if not isinstance(content, str):
-        raise _Malformed
+        raise Malformed
     return summary_from_json(_json_body(content.encode("utf-8")))
 
 
 def summary_from_json(value: Any) -> Summary:
     """Validate a model's summary object, cutting or dropping what is out of bounds.
 
-    Raises _Malformed only when there is no usable summary text at all.
+    Raises Malformed only when there is no usable summary text at all.
     """
     if not isinstance(value, dict):
-        raise _Malformed
+        raise Malformed
     text = value.get("summary")
     if not isinstance(text, str) or not text.strip():
-        raise _Malformed
+        raise Malformed
     raw_takeaways = value.get("takeaways")
     takeaways = [
         item.strip()[:TAKEAWAY_MAX_CHARS]

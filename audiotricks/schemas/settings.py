@@ -136,6 +136,20 @@ class KeyStatusSchema(BaseSchema):
     configured = fields.Boolean(required=True)
     last4 = fields.String(required=True, allow_none=True)
     updated_at = Timestamp(required=True, allow_none=True)
+    valid = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The last check with the provider; null: never checked"},
+    )
+    checked_at = Timestamp(required=True, allow_none=True)
+
+
+class KeyCheckDataSchema(BaseSchema):
+    """``POST /settings/api-keys/<provider>/verify``: what the provider said of the stored key."""
+
+    provider = fields.String(required=True, metadata={"enum": list(PROVIDERS)})
+    valid = fields.Boolean(required=True)
+    checked_at = Timestamp(required=True)
 
 
 class ApiKeysSchema(BaseSchema):
@@ -175,3 +189,4 @@ SettingsEnvelope = envelope_schema(SettingsDataSchema, "SettingsEnvelope")
 ApiKeysEnvelope = envelope_schema(ApiKeysDataSchema, "ApiKeysEnvelope")
 ApiKeyStatusEnvelope = envelope_schema(ApiKeyStatusDataSchema, "ApiKeyStatusEnvelope")
 ApiKeyEnvelope = envelope_schema(ApiKeyDataSchema, "ApiKeyEnvelope")
+KeyCheckEnvelope = envelope_schema(KeyCheckDataSchema, "KeyCheckEnvelope")

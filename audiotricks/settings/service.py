@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ class KeyStatus:
     configured: bool
     last4: str | None
     updated_at: datetime | None
+    valid: bool | None = None  # the last check's answer; None: never checked
+    checked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class StoredKey:
     api_key: str
     last4: str
     updated_at: datetime
+    # The stored form this key was read from: a check's result is written only while the row
+    # still holds it (see record_key_check).
+    ciphertext: str = field(default="", repr=False)
 
     def __repr__(self) -> str:  # the key stays out of tracebacks and debug output
         return f"<StoredKey {self.provider} ...{self.last4}>"
@@ -81,6 +86,8 @@ def key_status(settings: UserSettings, provider: str) -> KeyStatus:
         configured=getattr(settings, encrypted_column(provider)) is not None,
         last4=getattr(settings, f"{provider}_key_last4"),
         updated_at=getattr(settings, f"{provider}_key_updated_at"),
+        valid=getattr(settings, f"{provider}_key_valid"),
+        checked_at=getattr(settings, f"{provider}_key_checked_at"),
     )
 
 
@@ -148,6 +155,7 @@ def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
     columns = _key_columns(provider, ciphertext, api_key[-4:], now)
     _write_existing(settings, {**columns, "updated_at": now})
     _log_event("api key stored", "api_key_stored", user, provider)
+    _key_changed(user, provider)
     return KeyStatus(configured=True, last4=api_key[-4:], updated_at=now)
 
 
@@ -158,7 +166,16 @@ def remove_api_key(user: User, provider: str) -> KeyStatus:
     columns = _key_columns(provider, None, None, None)
     if _write(settings, {**columns, "updated_at": utcnow()}, stored):
         _log_event("api key removed", "api_key_removed", user, provider)
+    _key_changed(user, provider)
     return KeyStatus(configured=False, last4=None, updated_at=None)
+
+
+def _key_changed(user: User, provider: str) -> None:
+    """What was read with the old key is stale now (the cached voices list)."""
+    if provider == "elevenlabs":
+        from audiotricks.voices.service import forget_voices
+
+        forget_voices(user.id)
 
 
 def _key_columns(
@@ -170,6 +187,9 @@ def _key_columns(
         encrypted_column(provider): ciphertext,
         f"{provider}_key_last4": last4,
         f"{provider}_key_updated_at": when,
+        # A new key (or none) has not been checked yet.
+        f"{provider}_key_valid": None,
+        f"{provider}_key_checked_at": None,
     }
 
 
@@ -201,4 +221,34 @@ def read_api_key(user: User, provider: str) -> StoredKey:
         api_key,
         status.last4 or api_key[-4:],
         status.updated_at or settings.updated_at,
+        ciphertext,
     )
+
+
+def record_key_check(
+    user_id: Any, provider: str, ciphertext: str, valid: bool
+) -> datetime | None:
+    """Write a check's result for the key stored as ``ciphertext``; the time, or None when the
+    row no longer holds that key (replaced or removed while it was checked: the result is about
+    a key that is gone, and must not be shown as the new key's)."""
+    now = utcnow()
+    column = getattr(UserSettings, encrypted_column(provider))
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        update(UserSettings)
+        .where(UserSettings.user_id == user_id, column == ciphertext)
+        .values({f"{provider}_key_valid": valid, f"{provider}_key_checked_at": now})
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if not result.rowcount:
+        return None
+    log.info(
+        "api key checked",
+        extra={
+            "event": "api_key_checked",
+            "user_id": str(user_id),
+            "provider": provider,
+            "valid": valid,
+        },
+    )
+    return now

@@ -11,8 +11,9 @@ from typing import Any
 from flask import Response, g
 
 from audiotricks.auth.decorators import require_session
-from audiotricks.errors import StoredKeyUndecryptable, ValidationFailed
+from audiotricks.errors import ApiError, StoredKeyUndecryptable, ValidationFailed
 from audiotricks.http import envelope, json_body, responds
+from audiotricks.runtime import current_config
 from audiotricks.schemas.base import ErrorSchema
 from audiotricks.schemas.settings import (
     ApiKeyDataSchema,
@@ -21,18 +22,27 @@ from audiotricks.schemas.settings import (
     ApiKeysEnvelope,
     ApiKeyStatusDataSchema,
     ApiKeyStatusEnvelope,
+    KeyCheckDataSchema,
+    KeyCheckEnvelope,
     SettingsDataSchema,
     SettingsEnvelope,
     StoreApiKeySchema,
     UpdateSettingsSchema,
     provider_key_problem,
 )
-from audiotricks.settings import bp, service
+from audiotricks.settings import bp, checks, service
 
 settings_data = SettingsDataSchema()
 api_keys_data = ApiKeysDataSchema()
 api_key_status_data = ApiKeyStatusDataSchema()
 api_key_data = ApiKeyDataSchema()
+key_check_data = KeyCheckDataSchema()
+
+
+class KeyRevealDisabled(ApiError):
+    status = 403
+    message = "Key reveal is disabled"
+
 
 # Documented on the route that decrypts; the body is the usual error shape.
 UNDECRYPTABLE = (409, ErrorSchema, StoredKeyUndecryptable.message)
@@ -83,14 +93,23 @@ def store_api_key(provider: str, body: dict[str, Any]) -> tuple[Response, int]:
 
 
 @bp.get("/api-keys/<provider:provider>")
-@responds(200, ApiKeyEnvelope, UNDECRYPTABLE)
+@responds(
+    200,
+    ApiKeyEnvelope,
+    UNDECRYPTABLE,
+    (403, ErrorSchema, "Account is deactivated, or Key reveal is disabled (API_KEY_REVEAL=false)"),
+)
 @require_session
 def read_api_key(provider: str) -> tuple[Response, int]:
     """The stored API key in plaintext, for the frontend to call the provider.
 
     404 when no key is stored for the provider. 409 when the stored key cannot be decrypted
     (tampered with, or its encryption key was removed from the configuration): store it again.
+    403 Key reveal is disabled when the server runs with API_KEY_REVEAL=false, whether or not a
+    key is stored.
     """
+    if not current_config().api_key_reveal:
+        raise KeyRevealDisabled()
     stored = service.read_api_key(g.user, provider)
     return envelope("API key", api_key_data.dump(stored))
 
@@ -103,3 +122,24 @@ def remove_api_key(provider: str) -> tuple[Response, int]:
     status = service.remove_api_key(g.user, provider)
     result = {"provider": provider, "status": status}
     return envelope("API key removed", api_key_status_data.dump(result))
+
+
+@bp.post("/api-keys/<provider:provider>/verify")
+@responds(
+    200,
+    KeyCheckEnvelope,
+    (409, ErrorSchema, "The stored key cannot be decrypted, or it changed while it was checked"),
+    (502, ErrorSchema, checks.ProviderRequestFailed.message),
+)
+@require_session
+def verify_api_key(provider: str) -> tuple[Response, int]:
+    """Ask the provider whether the stored key works (OpenAI: list models; ElevenLabs: read the user).
+
+    valid is false when the provider rejects the key, true when it accepts it (also when the
+    account has no credit left); the answer is kept and shown as valid / checkedAt in KeyStatus.
+    404 when no key is stored. 502 Provider request failed when the provider cannot be reached,
+    times out (10 s) or fails: nothing is recorded then. 409 when the key was replaced or removed
+    during the check (the answer is about a key that is gone): check again.
+    """
+    result = checks.verify_key(g.user, provider)
+    return envelope("API key checked", key_check_data.dump(result))

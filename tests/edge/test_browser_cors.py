@@ -14,6 +14,7 @@ import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -97,18 +98,26 @@ def api_url(origins: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         ratelimit_enabled=True,
         ratelimit_storage_uri="memory://",
     )
-    app = create_app(config)
+    with served(create_app(config)) as url:
+        yield url
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` migrated and served for real by Werkzeug on a free port; its URL."""
     with app.app_context():
         upgrade()
     port = services.free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
-    dispose_engines(app)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+        dispose_engines(app)
 
 
 @pytest.fixture(scope="module")

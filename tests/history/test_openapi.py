@@ -28,6 +28,7 @@ def test_every_history_operation_is_documented(document: dict[str, Any]) -> None
         ("/api/v1/history/{item_id}", "put"),
         ("/api/v1/history/{item_id}", "delete"),
         ("/api/v1/history/{item_id}/export", "get"),
+        ("/api/v1/history/{item_id}/audio", "get"),
     }
     for ops in history.values():
         for operation in ops.values():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from typing import Any
 
 import av
 import av.error
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.providers.loopback import LoopbackServer
 
 OPENAI_MAX_BYTES = 26_214_400
 SEGMENT_SECONDS = 10.0
@@ -74,7 +74,7 @@ def _error(status: int, message: str, err_type: str, code: str | None = None,
                     content_type="application/json")
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(LoopbackServer):
     """The server; ``base_url`` is what the client is given. Start with ``start()``."""
 
     def __init__(self, key: str, *, max_bytes: int = OPENAI_MAX_BYTES) -> None:
@@ -83,23 +83,8 @@ class OpenAIStandIn:
         self.received: list[Received] = []
         self.failures: dict[str, deque[Failure]] = {name: deque() for name in ENDPOINTS.values()}
         self.summary_reply: Any = None  # when set, the chat answer's content (JSON-encoded unless str)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def start(self) -> OpenAIStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__()
+        self.base_url = f"{self.address}/v1"
 
     def fail(self, endpoint: str, kind: str, *, times: int = 1, seconds: float = 1.0,
              retry_after_ms: float | None = None) -> None:

@@ -15,7 +15,7 @@ from tests.settings.helpers import elevenlabs_key, key_for, openai_key, remember
 BASE = "/api/v1/settings/api-keys"
 PROVIDERS = ("openai", "elevenlabs")
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-NO_KEY = {"configured": False, "last4": None, "updatedAt": None}
+NO_KEY = {"configured": False, "last4": None, "updatedAt": None, "valid": None, "checkedAt": None}
 
 
 @pytest.fixture

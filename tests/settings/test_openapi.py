@@ -62,6 +62,8 @@ def test_settings_schema_shape(client: FlaskClient) -> None:
     assert set(schemas["Settings"]["properties"]) == {
         "preferredLanguage", "summaryQuality", "settingsJson", "apiKeys", "updatedAt",
     }
-    assert set(schemas["KeyStatus"]["properties"]) == {"configured", "last4", "updatedAt"}
+    assert set(schemas["KeyStatus"]["properties"]) == {
+        "configured", "last4", "updatedAt", "valid", "checkedAt",
+    }
     assert set(schemas["ApiKeys"]["properties"]) == {"openai", "elevenlabs"}
     assert set(schemas["ApiKeyData"]["properties"]) == {"provider", "apiKey", "last4", "updatedAt"}

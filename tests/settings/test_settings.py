@@ -21,7 +21,7 @@ from tests.conftest import AuthActions
 
 URL = "/api/v1/settings"
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-NO_KEY = {"configured": False, "last4": None, "updatedAt": None}
+NO_KEY = {"configured": False, "last4": None, "updatedAt": None, "valid": None, "checkedAt": None}
 
 
 @pytest.fixture
