@@ -55,9 +55,11 @@ class Queue:
         with self._lock:
             if self._huey is None:
                 from audiotricks.jobs import tasks
+                from audiotricks.mail import tasks as mail_tasks
 
                 huey = build_huey(self.config, self.app.instance_path)
                 self._run_job = tasks.register(self.app, huey, self.config)
+                mail_tasks.register(self.app, huey, self.config)  # mail goes on the same queue
                 self._huey = huey
             return self._huey
 
