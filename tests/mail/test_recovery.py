@@ -521,3 +521,26 @@ def test_no_token_reaches_a_log_line_but_the_development_mailers(
             continue
         assert token not in record.getMessage()
         assert all(token not in str(value) for value in vars(record).values())
+
+
+# --- the queue unreachable ---
+
+
+@pytest.mark.parametrize("config_overrides", [{"queue_url": "redis://127.0.0.1:1/0"}])
+def test_a_queue_outage_is_a_503_for_mail_requests_and_nothing_for_the_rest(client, auth):
+    """The mail is the point of forgot, resend and change of address: 503, nothing changed. A
+    registration or password change succeeds without its mail (logged); resend sends it later."""
+    assert auth.register().status_code == 201
+    headers = auth.headers(auth.login())
+
+    refused = forgot(client)
+    resend = client.post(f"{API}/email/verify/resend", headers=headers)
+
+    assert refused.status_code == resend.status_code == 503
+    assert refused.get_json() == {"error": "Service temporarily unavailable"}
+    changed = client.put(
+        f"{API}/password",
+        json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
+        headers=headers,
+    )
+    assert changed.status_code == 200
