@@ -474,9 +474,13 @@ def _production_problems(config: Config) -> list[str]:
             "RATELIMIT_STORAGE_URI must not be memory:// in production (each worker process would"
             " count alone): leave it unset (a file shared by the workers of this host) or use redis://"
         )
-    problems += [
-        f"{name} is required in production"
-        for name in ("MAIL_URL", "MAIL_FROM", "FRONTEND_URL")
-        if name in config.defaulted
-    ]
+    for name, value, default in (
+        ("MAIL_URL", config.mail_url, ""),
+        ("MAIL_FROM", config.mail_from, DEV_MAIL_FROM),
+        ("FRONTEND_URL", config.frontend_url, DEV_FRONTEND_URL),
+    ):
+        if name in config.defaulted:
+            problems.append(f"{name} is required in production")
+        elif value == default:  # copied from .env.example: mail to nowhere, links to localhost
+            problems.append(f"{name} must not be the development default")
     return problems

@@ -116,6 +116,8 @@ def test_production_with_defaults_fails_naming_every_problem(tmp_path):
         ({"MAIL_URL": None}, "MAIL_URL is required in production"),
         ({"MAIL_FROM": None}, "MAIL_FROM is required in production"),
         ({"FRONTEND_URL": None}, "FRONTEND_URL is required in production"),
+        ({"MAIL_FROM": "AudioTricks <no-reply@localhost>"}, "MAIL_FROM must not be the development"),
+        ({"FRONTEND_URL": "http://localhost:5173"}, "FRONTEND_URL must not be the development"),
         ({"MAIL_URL": "http://mail.example.com"}, "MAIL_URL must start with smtp://"),
         ({"MAIL_URL": "smtp://"}, "MAIL_URL must name a host"),
         ({"MAIL_URL": "smtp://u:pw@mail.example.com?starttls=off"}, "MAIL_URL with a user name"),
