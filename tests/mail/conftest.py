@@ -16,9 +16,9 @@ from tests import services
 from tests.jobs.conftest import Workers, worker_env
 
 try:
-    from tests.mail.smtp_server import SmtpServer, make_certificate
+    from tests.mail.smtp_server import Handler, SmtpServer, make_certificate
 except ImportError:  # aiosmtpd is a test requirement: CI must not go green without it
-    SmtpServer = None  # type: ignore[assignment,misc]
+    Handler = SmtpServer = None  # type: ignore[assignment,misc]
 
 FRONTEND = "https://app.example.com"
 MAIL_FROM = "AudioTricks <no-reply@example.com>"

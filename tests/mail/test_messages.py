@@ -112,3 +112,13 @@ def test_mail_urls(url, expected):
     server = parse_mail_url(url)
     assert (server.host, server.port, server.tls, server.username, server.password) == expected
     assert server.password not in repr(server) or not server.password
+
+
+def test_the_smtp_password_is_redacted_from_any_log_line():
+    from audiotricks.logs import RedactingFilter, secrets_of
+
+    config = Config(mail_url="smtps://bob:pa%24%24-w0rd-long@mail.example.com")
+    redactor = RedactingFilter(secrets_of(config))
+
+    assert "pa$$-w0rd-long" not in redactor.redact_text("login failed for pa$$-w0rd-long")
+    assert "pa%24%24-w0rd-long" not in redactor.redact_text("url pa%24%24-w0rd-long")

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from tests.mail.conftest import FRONTEND, token_of
-from tests.mail.smtp_server import Handler
+from tests.mail.conftest import FRONTEND, Handler, token_of
 
 pytestmark = pytest.mark.slow
 
