@@ -6,9 +6,12 @@ request; TLS (STARTTLS and implicit) is checked against a certificate made by th
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
+import redis
 
+from tests import services
 from tests.mail.conftest import FRONTEND, Handler, token_of
 
 pytestmark = pytest.mark.slow
@@ -24,8 +27,12 @@ def config_overrides(smtp_port, certificate, tmp_path, request):
     """How the deployment reaches its mail server: ``plain`` (the default), ``dev`` (no MAIL_URL),
     ``starttls`` / ``implicit`` (a login, the test's CA trusted), ``untrusted`` (no CA given)."""
     kind = getattr(request, "param", "plain")
+    queue = {"queue_url": f"sqlite:///{tmp_path}/queue.db"}
+    if kind == "redis":  # the queue (and its schedule of retries) on Redis
+        queue = redis_queue(request)
     urls = {
         "plain": f"smtp://127.0.0.1:{smtp_port}?starttls=off",
+        "redis": f"smtp://127.0.0.1:{smtp_port}?starttls=off",
         "dev": "",
         "starttls": f"smtp://bob:s3cr%40t-pw@127.0.0.1:{smtp_port}",
         "implicit": f"smtps://bob:s3cr%40t-pw@127.0.0.1:{smtp_port}",
@@ -36,8 +43,24 @@ def config_overrides(smtp_port, certificate, tmp_path, request):
         "mail_from": "AudioTricks <no-reply@example.com>",
         "mail_url": urls[kind],
         "mail_ca_file": str(certificate[0]) if kind in ("starttls", "implicit") else "",
-        "queue_url": f"sqlite:///{tmp_path}/queue.db",
+        **queue,
     }
+
+
+def redis_queue(request):
+    url = request.getfixturevalue("redis_url")
+    if url is None:
+        services.unavailable("no Redis (set TEST_REDIS_URL or install redis-server)")
+    name = f"test{uuid.uuid4().hex[:12]}"  # Redis is shared with other runs
+
+    def remove_keys():
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(f"huey.*.{name}*"):
+            client.delete(key)
+        client.close()
+
+    request.addfinalizer(remove_keys)
+    return {"queue_url": url, "queue_name": name}
 
 
 def forgot(client, email="alice@example.com"):
@@ -130,6 +153,24 @@ def test_a_refusing_server_delays_the_mail_not_the_request(
         f"{API}/password/reset", json={"token": token_of(link), "newPassword": NEW_PASSWORD}
     )
     assert reset.status_code == 200
+
+
+@pytest.mark.parametrize("config_overrides", ["redis"], indirect=True)
+def test_on_a_redis_queue_a_refused_mail_is_retried_and_delivered(
+    app, client, auth, start_smtp, mail_workers
+):
+    server = start_smtp(handler=Handler(refuse={"RCPT": "451 4.3.0 Try again later"}))
+    auth.register()
+    mail_workers.start()
+
+    response, took = forgot(client)
+
+    assert response.status_code == 202
+    assert took < 1.0
+    wait_for_log(mail_workers, '"mail_retry"')
+    server.handler.refuse.clear()
+    mails = server.handler.wait_for(2, timeout=40)
+    assert {m.rcpt_tos[0] for m in mails} == {"alice@example.com"}
 
 
 def test_a_server_that_is_down_gets_the_mail_when_it_comes_back(
