@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from audiotricks.mail.settings import sender_address
+from audiotricks.mail.settings import sender_address, wire_address
 from audiotricks.models import utcnow
 
 PRODUCT = "AudioTricks"
@@ -58,7 +58,7 @@ class Mail:
         sender = sender_address(mail_from)
         message = EmailMessage()
         message["From"] = sender
-        message["To"] = self.to
+        message["To"] = wire_address(self.to)
         message["Subject"] = self.subject
         message["Date"] = format_datetime(utcnow())
         message["Message-ID"] = make_msgid(domain=sender.domain)

@@ -22,6 +22,8 @@ from email.headerregistry import Address
 from email.utils import getaddresses
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import idna
+
 STARTTLS_MODES = ("required", "optional", "off")
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 BAD_SENDER = "MAIL_FROM must be one address such as 'AudioTricks <no-reply@example.com>'"
@@ -128,3 +130,19 @@ def frontend_url_problem(url: str) -> str | None:
     if any(char.isspace() or not char.isprintable() for char in url):
         return "FRONTEND_URL must not contain spaces or control characters"
     return None
+
+
+def wire_address(address: str) -> str:
+    """``address`` as SMTP carries it: an internationalised domain in its ASCII (IDNA) form.
+
+    Addresses are stored with the domain in Unicode (see audiotricks.emails); its ASCII form needs
+    nothing of the server. A non-ASCII part before the ``@`` is sent as it is, which needs a server
+    with SMTPUTF8 (a server without it refuses the mail, and it is retried then dropped).
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address

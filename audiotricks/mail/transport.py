@@ -18,7 +18,7 @@ import ssl
 from audiotricks.config import Config
 from audiotricks.logs import SAFE_FIELDS_ATTR
 from audiotricks.mail.messages import Mail
-from audiotricks.mail.settings import MailServer, parse_mail_url, sender_address
+from audiotricks.mail.settings import MailServer, parse_mail_url, sender_address, wire_address
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ def send(mail: Mail, config: Config) -> None:
     try:
         with _connect(server, config) as client:
             # The envelope: MAIL_FROM's address and the one recipient, never taken from headers.
-            client.send_message(message, from_addr=sender.addr_spec, to_addrs=[mail.to])
+            recipient = wire_address(mail.to)
+            client.send_message(message, from_addr=sender.addr_spec, to_addrs=[recipient])
     except smtplib.SMTPRecipientsRefused as exc:
         codes = sorted({code for code, _ in exc.recipients.values()})
         raise MailNotSent(f"recipient refused ({', '.join(map(str, codes))})") from None

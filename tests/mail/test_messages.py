@@ -122,3 +122,14 @@ def test_the_smtp_password_is_redacted_from_any_log_line():
 
     assert "pa$$-w0rd-long" not in redactor.redact_text("login failed for pa$$-w0rd-long")
     assert "pa%24%24-w0rd-long" not in redactor.redact_text("url pa%24%24-w0rd-long")
+
+
+def test_an_internationalised_domain_travels_in_its_ascii_form(smtp_port, start_smtp):
+    server = start_smtp()
+    config = Config(mail_url=f"smtp://127.0.0.1:{smtp_port}?starttls=off", mail_from=SENDER)
+
+    transport.send(messages.password_changed("a@b\u00fccher.de", "alice"), config)
+
+    [received] = server.handler.wait_for(1)
+    assert received.rcpt_tos == ["a@xn--bcher-kva.de"]
+    assert received.message["To"] == "a@xn--bcher-kva.de"
