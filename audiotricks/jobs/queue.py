@@ -4,7 +4,8 @@ Huey takes a message off the queue when a worker starts it, so a worker that die
 the message. The at-least-once guarantee therefore lives in the ``jobs`` table, not in the queue
 (see :mod:`audiotricks.jobs.service`): a run starts with an atomic claim that holds a lease, a
 heartbeat renews the lease while the job runs, and a periodic sweep sends again every job whose
-lease ran out or whose message never arrived. The queue only ever carries a job's id.
+lease ran out or whose message never arrived. The queue only ever carries a job's id (and, for
+the mail tasks of :mod:`audiotricks.mail.tasks`, what to mail to whom: never a token).
 """
 
 from __future__ import annotations
