@@ -68,6 +68,13 @@ def register(app: Flask, huey: Huey, config: Config) -> None:
         with app.app_context():
             try:
                 deliver(app, payload)
+            except transport.MailUnsendable:
+                db.session.rollback()
+                log.error(
+                    "mail cannot be built (a header would span lines), dropped",
+                    extra={"event": "mail_dropped", "kind": payload["kind"],
+                           "user_id": payload["user_id"]},
+                )
             except Exception as exc:
                 db.session.rollback()
                 reason = exc.reason if isinstance(exc, transport.MailNotSent) else type(exc).__name__

@@ -34,9 +34,16 @@ class MailNotSent(Exception):
         self.reason = reason
 
 
+class MailUnsendable(Exception):
+    """The mail cannot be built (a header value that would span lines): no retry can help."""
+
+
 def send(mail: Mail, config: Config) -> None:
     """Deliver ``mail`` to its one recipient (or log it, with no ``MAIL_URL``)."""
-    message = mail.message(config.mail_from)  # ValueError for a header that would span lines
+    try:
+        message = mail.message(config.mail_from)
+    except ValueError:  # a CR or LF in a header value: refused, never sent
+        raise MailUnsendable() from None
     if not config.mail_url:
         log.info(
             "mail written to the log (MAIL_URL is not set)",

@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import select, update
 
 from audiotricks.extensions import db
+from audiotricks.jobs.queue import QUEUE_KEY
+from audiotricks.mail.outbox import send_later
 from audiotricks.models import EmailToken, User, utcnow
 from tests.conftest import PASSWORD
-from tests.helpers import execute, scalar
+from tests.helpers import execute, scalar, user_id
 from tests.mail.conftest import FRONTEND, deliver_queued, token_of
 
 API = "/api/v1/auth"
@@ -543,3 +545,22 @@ def test_a_queue_outage_is_a_503_for_mail_requests_and_nothing_for_the_rest(clie
         headers=headers,
     )
     assert changed.status_code == 200
+
+
+def test_a_mail_that_cannot_be_built_is_dropped_not_retried(app, alice, mail_log, caplog):
+    """Addresses reach the queue validated; one that would add a header is refused all the same."""
+    with app.app_context():
+        send_later(
+            "email_changed",
+            user_id=user_id(alice),
+            email="alice@example.com\r\nBcc: mallory@evil.example",
+        )
+
+    with caplog.at_level("INFO"):
+        assert deliver_queued(app) == 1
+
+    assert mail_log.mails == []
+    assert [r.event for r in caplog.records if r.name == "audiotricks.mail.tasks"] == [
+        "mail_dropped"
+    ]
+    assert app.extensions[QUEUE_KEY].huey.scheduled_count() == 0
