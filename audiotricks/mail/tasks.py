@@ -6,7 +6,8 @@ plus up to a quarter of jitter, so a recovered server is not hit by every waitin
 until the mail's deadline: ``PASSWORD_RESET_TTL`` after the request for a reset (its link would be
 dead), ``MAIL_RETRY_SECONDS`` for the others. Permanent refusals (5xx) are retried too: a relay
 answers them while it is misconfigured as often as for a bad mailbox, and a retry costs little.
-The request that asked for the mail has long been answered: an outage delays mail, never a request.
+A mail that cannot be built (a header value that would span lines) is dropped at once. The request
+that asked for the mail has long been answered: an outage delays mail, never a request.
 
 A worker killed while sending loses that message (Huey takes it off the queue when it starts);
 the user asks again (forgot, resend, change of address). Mails carry no state the API depends on.
