@@ -564,3 +564,14 @@ def test_a_mail_that_cannot_be_built_is_dropped_not_retried(app, alice, mail_log
         "mail_dropped"
     ]
     assert app.extensions[QUEUE_KEY].huey.scheduled_count() == 0
+
+
+def test_a_waiting_mail_does_not_hide_a_lost_job_message(app, client, auth):
+    """The sweep counts "run job" messages only: the registration's mail is not one."""
+    from audiotricks.jobs.queue import current_queue
+
+    auth.signup()  # its verification mail waits on the queue
+    with app.app_context():
+        queue = current_queue()
+        assert queue.huey.pending_count() == 1
+        assert queue.pending() == 0
