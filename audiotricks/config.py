@@ -49,6 +49,16 @@ ELEVENLABS_TTS_MODEL     eleven_multilingual_v2                       text-to-sp
 AUDIO_DIR                audio/ in the instance folder                speech made by jobs, per item
 API_KEY_REVEAL           true                                         false: no endpoint returns a key
 CACHE_URL                empty (in-process cache)                     redis://… to share the cache
+FRONTEND_URL             http://localhost:5173                        base of the links in mails
+MAIL_URL                 unset (mails are written to the log)         smtp://… (STARTTLS) or smtps://…
+MAIL_FROM                AudioTricks <no-reply@localhost>             the sender of every mail
+MAIL_CA_FILE             unset (the system's CAs)                     CA bundle the SMTP server's
+                                                                      certificate is checked against
+MAIL_RETRY_SECONDS       86400 (1 day)                                how long a mail is retried
+PASSWORD_RESET_TTL       1800                                         seconds a reset link works
+REQUIRE_VERIFIED_EMAIL   false                                        keys and jobs need a verified address
+RATELIMIT_FORGOT         5 per minute                                 password/forgot, per IP
+RATELIMIT_MAIL           5 per hour                                   mails asked for one address or account
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
@@ -77,6 +87,8 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"  # noqa: S105 - refused in production
 DEV_ENCRYPTION_KEY = base64.b64encode(b"dev-only-encryption-key-32-bytes").decode()
 SQLITE_FILENAME = "audiotricks.db"
+DEV_FRONTEND_URL = "http://localhost:5173"
+DEV_MAIL_FROM = "AudioTricks <no-reply@localhost>"
 # Rate-limit counters shared by every worker of one host (audiotricks.ratelimits.sqlite_storage).
 RATELIMIT_SQLITE_FILENAME = "ratelimits.db"
 # The embedded job queue (Huey on SQLite) and where uploads wait, both in the instance folder.
@@ -191,6 +203,17 @@ class Config:
     # The app's cache (the voices lists): empty is an in-process cache; redis://… is shared by
     # every process and instance.
     cache_url: str = field(default="", repr=False)
+    # Mail (see audiotricks.mail): where links point, the SMTP server (its URL may hold a
+    # password), the sender, and how long a mail that cannot be delivered is retried.
+    frontend_url: str = DEV_FRONTEND_URL
+    mail_url: str = field(default="", repr=False)
+    mail_from: str = DEV_MAIL_FROM
+    mail_ca_file: str = ""
+    mail_retry_seconds: int = 86400
+    password_reset_ttl: int = 1800
+    require_verified_email: bool = False
+    ratelimit_forgot: str = "5 per minute"
+    ratelimit_mail: str = "5 per hour"
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -226,6 +249,8 @@ class Config:
         encryption_key = env.get("ENCRYPTION_KEY", "").strip()
         if not encryption_key:
             defaulted.append("ENCRYPTION_KEY")
+        # Mail works without them in development (links to a local frontend, mails in the log).
+        defaulted += [name for name in ("MAIL_URL", "MAIL_FROM", "FRONTEND_URL") if not text(name, "")]
 
         return cls(
             app_env=text("APP_ENV", "development").lower(),
@@ -277,6 +302,15 @@ class Config:
             audio_dir=text("AUDIO_DIR", os.path.join(instance_path, AUDIO_DIRNAME)),
             api_key_reveal=_flag(text("API_KEY_REVEAL", "true")),
             cache_url=text("CACHE_URL", ""),
+            frontend_url=text("FRONTEND_URL", cls.frontend_url).rstrip("/"),
+            mail_url=text("MAIL_URL", ""),
+            mail_from=text("MAIL_FROM", cls.mail_from),
+            mail_ca_file=text("MAIL_CA_FILE", ""),
+            mail_retry_seconds=integer("MAIL_RETRY_SECONDS", cls.mail_retry_seconds),
+            password_reset_ttl=integer("PASSWORD_RESET_TTL", cls.password_reset_ttl),
+            require_verified_email=_flag(text("REQUIRE_VERIFIED_EMAIL", "false")),
+            ratelimit_forgot=text("RATELIMIT_FORGOT", cls.ratelimit_forgot),
+            ratelimit_mail=text("RATELIMIT_MAIL", cls.ratelimit_mail),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -322,6 +356,7 @@ class Config:
         if self.metrics_token and len(self.metrics_token) < 16:
             problems.append("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
         problems += _job_problems(self)
+        problems += _mail_problems(self)
         if self.is_production:
             problems += _production_problems(self)
         if problems:
@@ -370,6 +405,8 @@ def _rate_limit_problems(config: Config) -> list[str]:
         ("RATELIMIT_LOGIN", config.ratelimit_login),
         ("RATELIMIT_LOGIN_ACCOUNT", config.ratelimit_login_account),
         ("RATELIMIT_REGISTER", config.ratelimit_register),
+        ("RATELIMIT_FORGOT", config.ratelimit_forgot),
+        ("RATELIMIT_MAIL", config.ratelimit_mail),
     ):
         try:
             parse_many(value)
@@ -423,6 +460,27 @@ def _job_problems(config: Config) -> list[str]:
     return problems
 
 
+def _mail_problems(config: Config) -> list[str]:
+    from audiotricks.mail.settings import frontend_url_problem, mail_from_problem, mail_url_problem
+
+    problems = [
+        problem
+        for problem in (
+            mail_url_problem(config.mail_url) if config.mail_url else None,
+            mail_from_problem(config.mail_from),
+            frontend_url_problem(config.frontend_url),
+        )
+        if problem
+    ]
+    if config.mail_ca_file and not os.path.isfile(config.mail_ca_file):
+        problems.append("MAIL_CA_FILE must name a readable file of CA certificates")
+    if config.mail_retry_seconds < 0:
+        problems.append("MAIL_RETRY_SECONDS must not be negative")
+    if not 60 <= config.password_reset_ttl <= 86400:
+        problems.append("PASSWORD_RESET_TTL must be between 60 seconds and 1 day")
+    return problems
+
+
 def _production_problems(config: Config) -> list[str]:
     problems = []
     if "DATABASE_URL" in config.defaulted:
@@ -444,4 +502,13 @@ def _production_problems(config: Config) -> list[str]:
             "RATELIMIT_STORAGE_URI must not be memory:// in production (each worker process would"
             " count alone): leave it unset (a file shared by the workers of this host) or use redis://"
         )
+    for name, value, default in (
+        ("MAIL_URL", config.mail_url, ""),
+        ("MAIL_FROM", config.mail_from, DEV_MAIL_FROM),
+        ("FRONTEND_URL", config.frontend_url, DEV_FRONTEND_URL),
+    ):
+        if name in config.defaulted:
+            problems.append(f"{name} is required in production")
+        elif value == default:  # copied from .env.example: mail to nowhere, links to localhost
+            problems.append(f"{name} must not be the development default")
     return problems

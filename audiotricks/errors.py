@@ -73,6 +73,13 @@ class AccountDeactivated(ApiError):
     message = "Account is deactivated"
 
 
+class EmailNotVerified(ApiError):
+    """REQUIRE_VERIFIED_EMAIL is on and the account's address was never confirmed."""
+
+    status = 403
+    message = "Email not verified"
+
+
 class NotFound(ApiError):
     status = 404
     message = "Resource not found"

@@ -364,6 +364,12 @@ def secrets_of(config: Config) -> list[str]:
             base64.b64encode(raw).decode(),
             base64.urlsafe_b64encode(raw).decode(),
         ]
+    if config.mail_url:  # the SMTP password, as given and decoded
+        from urllib.parse import unquote, urlsplit
+
+        with contextlib.suppress(ValueError):
+            password = urlsplit(config.mail_url).password or ""
+            values += [password, unquote(password)]
     return [v for v in values if v]
 
 

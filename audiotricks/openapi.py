@@ -65,6 +65,10 @@ def _operation(rule: Rule, view: Any) -> dict[str, Any]:
         statuses[code] = body
         if text:
             descriptions[code] = text[0]
+    if getattr(view, "requires_verified_email", False):
+        descriptions.setdefault(
+            403, "Account is deactivated, or Email not verified (REQUIRE_VERIFIED_EMAIL=true)"
+        )
 
     doc = (view.__doc__ or "").strip()
     operation: dict[str, Any] = {

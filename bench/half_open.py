@@ -77,6 +77,10 @@ def main() -> None:
         "DATABASE_URL": f"sqlite:///{folder}/app.db",  # /health does not touch it
         "JWT_SECRET": secrets.token_urlsafe(48),
         "ENCRYPTION_KEY": secrets.token_hex(32),
+        # Required in production; /health sends no mail.
+        "MAIL_URL": "smtp://127.0.0.1:9",
+        "MAIL_FROM": "no-reply@example.com",
+        "FRONTEND_URL": "https://app.example.com",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": str(workers),

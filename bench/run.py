@@ -161,6 +161,9 @@ def our_env(database_url: str, port: int, shape: str, redis_url: str, prefix: st
         "PORT": str(port),
     }
     if shape == "production":
+        # MAIL_* and FRONTEND_URL are required in production; no worker runs, nothing is sent.
+        env |= {"MAIL_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "no-reply@example.com",
+                "FRONTEND_URL": "https://app.example.com"}
         env |= {"APP_ENV": "production", "RATELIMIT_STORAGE_URI": redis_url,
                 "RATELIMIT_KEY_PREFIX": prefix, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
     else:

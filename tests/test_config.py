@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from audiotricks.config import DEV_ENCRYPTION_KEY, DEV_JWT_SECRET, Config, ConfigError, parse_key
+from tests.ops.servers import PRODUCTION_MAIL
 
 STRONG_SECRET = "k3Jx9-pQ2mZr7Lw4vB8nT1yC6hF0dG5sA"
 STRONG_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -21,6 +22,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgresql://app@db.internal/audiotricks",
         "JWT_SECRET": STRONG_SECRET,
         "ENCRYPTION_KEY": STRONG_KEY,
+        **PRODUCTION_MAIL,
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
@@ -84,9 +86,12 @@ def test_production_with_defaults_fails_naming_every_problem(tmp_path):
         config.validate()
 
     message = str(caught.value)
-    for name in ("DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY", "BCRYPT_ROUNDS"):
+    for name in (
+        "DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY", "BCRYPT_ROUNDS",
+        "MAIL_URL", "MAIL_FROM", "FRONTEND_URL",
+    ):
         assert name in message
-    assert len(caught.value.problems) == 4
+    assert len(caught.value.problems) == 7
 
 
 @pytest.mark.parametrize(
@@ -108,6 +113,25 @@ def test_production_with_defaults_fails_naming_every_problem(tmp_path):
         ({"APP_ENV": "staging"}, "APP_ENV must be one of"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "must not be memory:// in production"),
         ({"RATELIMIT_STORAGE_URI": "mongodb://x"}, "RATELIMIT_STORAGE_URI must be sqlite:///"),
+        ({"MAIL_URL": None}, "MAIL_URL is required in production"),
+        ({"MAIL_FROM": None}, "MAIL_FROM is required in production"),
+        ({"FRONTEND_URL": None}, "FRONTEND_URL is required in production"),
+        ({"MAIL_FROM": "AudioTricks <no-reply@localhost>"}, "MAIL_FROM must not be the development"),
+        ({"FRONTEND_URL": "http://localhost:5173"}, "FRONTEND_URL must not be the development"),
+        ({"MAIL_URL": "http://mail.example.com"}, "MAIL_URL must start with smtp://"),
+        ({"MAIL_URL": "smtp://"}, "MAIL_URL must name a host"),
+        ({"MAIL_URL": "smtp://u:pw@mail.example.com?starttls=off"}, "MAIL_URL with a user name"),
+        ({"MAIL_URL": "smtp://mail.example.com?starttls=maybe"}, "starttls must be required"),
+        ({"MAIL_URL": "smtps://mail.example.com?starttls=off"}, "starttls applies to smtp://"),
+        ({"MAIL_URL": "smtp://mail.example.com?tls=1"}, "only one query parameter"),
+        ({"MAIL_FROM": "not an address"}, "MAIL_FROM must be one address"),
+        ({"MAIL_FROM": "a@example.com, b@example.com"}, "MAIL_FROM must be one address"),
+        ({"FRONTEND_URL": "app.example.com"}, "FRONTEND_URL must be an http(s):// URL"),
+        ({"FRONTEND_URL": "https://app.example.com/#/x"}, "FRONTEND_URL must have no query"),
+        ({"MAIL_CA_FILE": "/nonexistent/ca.pem"}, "MAIL_CA_FILE must name a readable file"),
+        ({"PASSWORD_RESET_TTL": "5"}, "PASSWORD_RESET_TTL must be between"),
+        ({"RATELIMIT_FORGOT": "often"}, "RATELIMIT_FORGOT must be a rate limit"),
+        ({"RATELIMIT_MAIL": "often"}, "RATELIMIT_MAIL must be a rate limit"),
     ],
 )
 def test_each_bad_production_setting_is_named(tmp_path, overrides, problem):
@@ -195,7 +219,10 @@ def test_production_start_with_default_secrets_fails_with_the_message(tmp_path):
     )
 
     assert result.returncode != 0
-    for name in ("DATABASE_URL is required", "JWT_SECRET is required", "ENCRYPTION_KEY is required"):
+    for name in (
+        "DATABASE_URL is required", "JWT_SECRET is required", "ENCRYPTION_KEY is required",
+        "MAIL_URL is required", "MAIL_FROM is required", "FRONTEND_URL is required",
+    ):
         assert name in result.stderr
 
 
@@ -256,3 +283,22 @@ def test_bad_job_settings_are_named(tmp_path, env, problem):
         config.validate()
 
     assert problem in str(caught.value)
+
+
+def test_no_problem_message_quotes_the_mail_password(tmp_path):
+    env = production_env(MAIL_URL="smtp://user:hunter2-secret@mail.example.com?starttls=off")
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env, instance_path=str(tmp_path)).validate()
+    assert "hunter2-secret" not in str(caught.value)
+    config = Config.from_env(production_env(MAIL_URL="smtps://u:hunter2-secret@h"), str(tmp_path))
+    assert "hunter2-secret" not in repr(config)
+
+
+def test_mail_settings_default_to_the_contract(tmp_path):
+    config = Config.from_env({}, instance_path=str(tmp_path))
+    config.validate()
+
+    assert config.frontend_url == "http://localhost:5173"
+    assert config.mail_url == ""  # development: mails go to the log
+    assert config.password_reset_ttl == 1800
+    assert config.require_verified_email is False

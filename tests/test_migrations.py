@@ -14,7 +14,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Uuid, bindparam, inspect, select, text
 
 from audiotricks.extensions import db
-from audiotricks.models import HistoryItem, User, UtcDateTime, include_object, utcnow
+from audiotricks.models import (
+    EmailToken,
+    HistoryItem,
+    User,
+    UtcDateTime,
+    include_object,
+    utcnow,
+)
 from audiotricks.models.history import SEARCH_OBJECTS
 
 
@@ -68,9 +75,13 @@ def test_constraints_and_indexes_of_the_design(app):
         inspector = inspect(db.engine)
         unique = {tuple(c["column_names"]) for c in inspector.get_unique_constraints("users")}
         assert {("email",), ("username_key",)} <= unique
+        token_unique = {
+            tuple(c["column_names"]) for c in inspector.get_unique_constraints("email_tokens")
+        }
+        assert ("token_hash",) in token_unique
         indexes = {tuple(i["column_names"]) for i in inspector.get_indexes("sessions")}
         assert {("user_id",), ("expires_at",)} <= indexes
-        for table in ("sessions", "user_settings", "history_items"):
+        for table in ("sessions", "user_settings", "history_items", "email_tokens"):
             [fk] = inspector.get_foreign_keys(table)
             assert fk["referred_table"] == "users"
             assert fk["options"].get("ondelete") == "CASCADE"
@@ -162,7 +173,9 @@ def _search_objects_absent(app):
         return left == 0
 
 
-@pytest.mark.parametrize("table", ["users", "sessions", "user_settings", "history_items"])
+@pytest.mark.parametrize(
+    "table", ["users", "sessions", "user_settings", "history_items", "email_tokens"]
+)
 def test_downgrade_then_upgrade_round_trips(app, table):
     from flask_migrate import downgrade, upgrade
 
@@ -171,6 +184,44 @@ def test_downgrade_then_upgrade_round_trips(app, table):
         assert table not in inspect(db.engine).get_table_names()
         upgrade()
         assert table in inspect(db.engine).get_table_names()
+
+
+def test_0005_leaves_existing_addresses_unverified_and_downgrades_cleanly(app):
+    """From 0004 with a user in it: the user is kept, unverified; down again drops only mail."""
+    from flask_migrate import downgrade, upgrade
+
+    user_id = uuid.uuid4()
+    with app.app_context():
+        downgrade(revision="0004_jobs")
+        assert "email_tokens" not in inspect(db.engine).get_table_names()
+        db.session.execute(
+            text(
+                "INSERT INTO users (id, email, username, username_key, password_hash, is_active,"
+                " credentials_version, created_at, updated_at)"
+                " VALUES (:id, 'old@example.com', 'Old', 'old', 'x', :yes, 0, :now, :now)"
+            ).bindparams(bindparam("id", type_=Uuid()), bindparam("now", type_=UtcDateTime())),
+            {"id": user_id, "now": utcnow(), "yes": True},
+        )
+        db.session.commit()
+
+        upgrade()
+        assert db.session.scalar(select(User.email_verified).where(User.id == user_id)) is False
+        db.session.add(
+            EmailToken(
+                user_id=user_id, purpose="verify", token_hash="0" * 64, email="old@example.com",
+                credentials_version=0, expires_at=utcnow(),
+            )
+        )
+        db.session.commit()
+
+        downgrade(revision="0004_jobs")
+        inspector = inspect(db.engine)
+        assert "email_tokens" not in inspector.get_table_names()
+        assert "email_verified" not in {c["name"] for c in inspector.get_columns("users")}
+        kept = db.session.execute(text("SELECT email FROM users")).scalars().all()
+        assert kept == ["old@example.com"]
+        db.session.commit()
+        upgrade()
 
 
 # --- 0002: credentials versions and normalised emails, on a database of the previous release ---

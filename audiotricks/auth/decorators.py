@@ -10,8 +10,9 @@ from flask import g, request
 from flask.ctx import _AppCtxGlobals
 
 from audiotricks.auth import service
-from audiotricks.errors import AuthRequired, InvalidSession
+from audiotricks.errors import AuthRequired, EmailNotVerified, InvalidSession
 from audiotricks.models import AuthSession, User
+from audiotricks.runtime import current_config
 
 TOKEN_MAX = 4096  # far above a real token; stops pathological headers early
 
@@ -58,4 +59,20 @@ def require_session(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     wrapper.requires_auth = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def require_verified_email(view: Callable[..., Any]) -> Callable[..., Any]:
+    """With REQUIRE_VERIFIED_EMAIL, 403 for an account whose address is not verified.
+
+    Goes under :func:`require_session` (it reads ``g.user``).
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_config().require_verified_email and not g.user.email_verified:
+            raise EmailNotVerified()
+        return view(*args, **kwargs)
+
+    wrapper.requires_verified_email = True  # type: ignore[attr-defined]
     return wrapper

@@ -11,6 +11,7 @@ from flask import Response, g, request
 from audiotricks.auth import bp, service
 from audiotricks.auth.decorators import require_session
 from audiotricks.http import envelope, json_body, responds
+from audiotricks.mail.outbox import send_later_or_log
 from audiotricks.ratelimits import (
     LOGIN_PER_IP,
     REGISTER_PER_IP,
@@ -54,6 +55,7 @@ revoked_count = RevokedCountSchema()
 def register(body: dict[str, Any]) -> tuple[Response, int]:
     """Create an account (and its default settings)."""
     user = service.register_user(body["email"], body["username"], body["password"])
+    send_later_or_log("verify", user_id=user.id)  # a queue outage must not fail the registration
     return envelope("Registration successful", user_data.dump({"user": user}), 201)
 
 
@@ -160,9 +162,11 @@ def change_password(body: dict[str, Any]) -> tuple[Response, int]:
     account (429 once the budget is spent); a ``newPassword`` equal to the current one is a 400
     on ``newPassword``. The current session keeps working.
     """
+    user_id = g.user.id
     service.change_password(
         g.user, g.auth_session, body["current_password"], body["new_password"]
     )
+    send_later_or_log("password_changed", user_id=user_id)
     return envelope("Password changed", {})
 
 

@@ -1,18 +1,20 @@
-"""``flask users …``: create accounts and (de)activate them from the command line."""
+"""``flask users …``: create accounts, (de)activate them and make reset links from the command line."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from audiotricks.auth import service
+from audiotricks.auth import recovery_service, service
 from audiotricks.errors import Conflict, field_errors
 from audiotricks.models import User
 from audiotricks.schemas.auth import RegisterSchema
 
+log = logging.getLogger(__name__)
 users_cli = AppGroup("users", help="Manage user accounts.")
 
 
@@ -81,3 +83,24 @@ def activate(identifier: str) -> None:
     user_id = user.id
     service.set_user_active(user, active=True)
     click.echo(f"Activated user {user_id}.")
+
+
+@users_cli.command("reset-link")
+@click.argument("email")
+def reset_link(email: str) -> None:
+    """Print a password reset link for the account EMAIL (or username), for an operator.
+
+    For a user who cannot receive mail: hand them the link over a channel you trust. It is
+    printed once and logged nowhere (the log says only that one was made); it works once, for
+    PASSWORD_RESET_TTL seconds, and any older reset link of the account stops working.
+    """
+    user = _lookup(email)
+    if not user.is_active:
+        raise click.ClickException("The account is deactivated; activate it first.")
+    user_id = user.id
+    token = recovery_service.mint_token(user, "reset")
+    log.info(
+        "reset link made by an operator",
+        extra={"event": "reset_link_made", "user_id": str(user_id)},
+    )
+    click.echo(recovery_service.link(recovery_service.RESET_PATH, token))

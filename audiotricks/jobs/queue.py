@@ -4,7 +4,8 @@ Huey takes a message off the queue when a worker starts it, so a worker that die
 the message. The at-least-once guarantee therefore lives in the ``jobs`` table, not in the queue
 (see :mod:`audiotricks.jobs.service`): a run starts with an atomic claim that holds a lease, a
 heartbeat renews the lease while the job runs, and a periodic sweep sends again every job whose
-lease ran out or whose message never arrived. The queue only ever carries a job's id.
+lease ran out or whose message never arrived. The queue only ever carries a job's id (and, for
+the mail tasks of :mod:`audiotricks.mail.tasks`, what to mail to whom: never a token).
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ class Queue:
         with self._lock:
             if self._huey is None:
                 from audiotricks.jobs import tasks
+                from audiotricks.mail import tasks as mail_tasks
 
                 huey = build_huey(self.config, self.app.instance_path)
                 self._run_job = tasks.register(self.app, huey, self.config)
+                mail_tasks.register(self.app, huey, self.config)  # mail goes on the same queue
                 self._huey = huey
             return self._huey
 
@@ -71,8 +74,22 @@ class Queue:
         return self._run_job.s  # type: ignore[attr-defined]
 
     def pending(self) -> int:
-        """Messages waiting on the queue (every kind of task)."""
-        return int(self.huey.pending_count())
+        """"Run job" messages waiting on the queue.
+
+        Mail and periodic tasks share the queue but are not counted: the sweep compares this
+        with the queued jobs to find lost messages, and a waiting mail must not hide one.
+        """
+        huey = self.huey
+        assert self._run_job is not None  # noqa: S101 - set with the queue
+        name = huey._registry.task_to_string(self._run_job.task_class)  # type: ignore[attr-defined]
+        count = 0
+        for data in huey.storage.enqueued_items():
+            try:
+                message = huey.serializer.deserialize(data)
+            except Exception:  # noqa: S112 - signed with another key: dropped by the workers
+                continue
+            count += message.name == name
+        return count
 
     def sweep(self) -> None:
         from audiotricks.jobs import tasks

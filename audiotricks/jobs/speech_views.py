@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, g
 
-from audiotricks.auth.decorators import require_session
+from audiotricks.auth.decorators import require_session, require_verified_email
 from audiotricks.http import envelope, json_body, responds
 from audiotricks.jobs import bp, speech
 from audiotricks.jobs.queue import current_queue
@@ -24,6 +24,7 @@ from audiotricks.schemas.voices import SpeechJobSchema
     (409, ErrorSchema, "No ElevenLabs API key stored, or too many active jobs"),
 )
 @require_session
+@require_verified_email
 @json_body(SpeechJobSchema)
 def start_speech(body: dict[str, Any]) -> tuple[Response, int]:
     """Speak an item's summary or transcript with an ElevenLabs voice, in the background.

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from audiotricks.audio import SNIFF_BYTES, sniff_format
-from audiotricks.auth.decorators import require_session
+from audiotricks.auth.decorators import require_session, require_verified_email
 from audiotricks.errors import UnsupportedMediaType, ValidationFailed, field_errors
 from audiotricks.http import envelope, multipart_form, responds, unstorable
 from audiotricks.jobs import bp, service
@@ -126,6 +126,7 @@ def _audio_part(uploaded: MultiDict[str, FileStorage]) -> FileStorage:
 )
 @multipart_form(TranscriptionUploadSchema)
 @require_session
+@require_verified_email
 def start_transcription() -> tuple[Response, int]:
     """Upload audio to transcribe (and summarise) in the background.
 

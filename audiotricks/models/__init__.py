@@ -2,6 +2,7 @@
 
 from audiotricks.models.auth_session import AuthSession
 from audiotricks.models.base import Base, UtcDateTime, utcnow
+from audiotricks.models.email_token import EmailToken
 from audiotricks.models.history import HistoryItem, include_object
 from audiotricks.models.job import Job
 from audiotricks.models.settings import PROVIDERS, SUMMARY_QUALITIES, UserSettings
@@ -12,6 +13,7 @@ __all__ = [
     "SUMMARY_QUALITIES",
     "AuthSession",
     "Base",
+    "EmailToken",
     "HistoryItem",
     "Job",
     "User",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from audiotricks.models.base import Base, UtcDateTime, utcnow
@@ -29,6 +29,9 @@ class User(Base):
     username_key: Mapped[str] = mapped_column(String(30), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Set when a mailed verification (or change-of-address) token came back; accounts from before
+    # verification existed start unverified (see migrations/versions/0005_mail.py).
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Bumped by every change that must end the sessions opened with the old credentials (a new
     # password, a deactivation); a session only works while it carries the current value, so a
     # login that read the old credentials cannot outlive the change (see auth/service.py).

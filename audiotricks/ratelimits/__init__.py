@@ -44,6 +44,9 @@ LIMITER_KEY = "audiotricks.limiter"
 # Rule names a view may ask for, mapped to the Limiter.limit arguments built from Config.
 LOGIN_PER_IP = "login_per_ip"
 REGISTER_PER_IP = "register_per_ip"
+FORGOT_PER_IP = "forgot_per_ip"
+# The mails one address or account may be sent on request (RATELIMIT_MAIL), counted by spend().
+MAIL_SCOPE = "mail-requests"
 # The failed-password budget of an account (RATELIMIT_LOGIN_ACCOUNT) is counted by
 # password_attempt() inside the views, not by a Flask-Limiter decorator: see its docstring.
 ACCOUNT_SCOPE = "password-attempts"
@@ -111,20 +114,39 @@ def password_attempt(account: str) -> Iterator[None]:
     config = current_config()
     item = parse(config.ratelimit_login_account)
     identifiers = (config.ratelimit_key_prefix, ACCOUNT_SCOPE, account)
-    strategy = limiter.limiter
-    try:
-        allowed = strategy.hit(item, *identifiers)
-    except Exception:
-        log.warning("Rate limit storage unreachable - counting password attempts in memory")
-        strategy = current_app.extensions[FALLBACK_KEY]
-        allowed = strategy.hit(item, *identifiers)
-    if not allowed:
-        _refuse(strategy, item, identifiers)
+    strategy = _hit(limiter, item, identifiers)
     yield
     try:
         strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
     except Exception:  # a lost refund only makes the limit stricter
         log.debug("could not give back a password attempt", exc_info=True)
+
+
+def spend(limit: str, scope: str, key: str) -> None:
+    """Count one request against ``key``'s budget of ``limit`` in ``scope``; 429 once spent.
+
+    For budgets keyed on something in the body (an address) or on the account rather than the
+    client IP; counted atomically, in the same storage (and fallback) as every other limit.
+    """
+    limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None or not limiter.enabled:
+        return
+    _hit(limiter, parse(limit), (current_config().ratelimit_key_prefix, scope, key))
+
+
+def _hit(limiter: Limiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> RateLimiter:
+    """Count one hit; 429 when over. The strategy that counted it (the fallback when the
+    storage is unreachable)."""
+    strategy = limiter.limiter
+    try:
+        allowed = strategy.hit(item, *identifiers)
+    except Exception:
+        log.warning("Rate limit storage unreachable - counting in memory")
+        strategy = current_app.extensions[FALLBACK_KEY]
+        allowed = strategy.hit(item, *identifiers)
+    if not allowed:
+        _refuse(strategy, item, identifiers)
+    return strategy
 
 
 def _refuse(strategy: RateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
@@ -159,6 +181,7 @@ def _route_limits(config: Config) -> dict[str, dict[str, Any]]:
     return {
         LOGIN_PER_IP: {"limit_value": config.ratelimit_login, **post_only},
         REGISTER_PER_IP: {"limit_value": config.ratelimit_register, **post_only},
+        FORGOT_PER_IP: {"limit_value": config.ratelimit_forgot, **post_only},
     }
 
 

@@ -117,6 +117,10 @@ class UserSchema(BaseSchema):
     email = fields.String(required=True)
     username = fields.String(required=True)
     is_active = fields.Boolean(required=True)
+    email_verified = fields.Boolean(
+        required=True,
+        metadata={"description": "The address was confirmed through a link mailed to it"},
+    )
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     last_login_at = Timestamp(required=True, allow_none=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response, g
 
-from audiotricks.auth.decorators import require_session
+from audiotricks.auth.decorators import require_session, require_verified_email
 from audiotricks.errors import ApiError, StoredKeyUndecryptable, ValidationFailed
 from audiotricks.http import envelope, json_body, responds
 from audiotricks.runtime import current_config
@@ -81,6 +81,7 @@ def list_api_keys() -> tuple[Response, int]:
 @bp.put("/api-keys/<provider:provider>")
 @responds(200, ApiKeyStatusEnvelope)
 @require_session
+@require_verified_email
 @json_body(StoreApiKeySchema)
 def store_api_key(provider: str, body: dict[str, Any]) -> tuple[Response, int]:
     """Store (or replace) the API key for openai or elevenlabs, encrypted at rest."""

@@ -7,7 +7,7 @@ whenever a key is stored or removed. Speech audio needs no schema change: ``hist
 exists since 0003.
 
 Revision ID: 0006_voices
-Revises: 0004_jobs
+Revises: 0005_mail
 Create Date: 2026-11-25
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_voices"
-down_revision = "0004_jobs"
+down_revision = "0005_mail"
 branch_labels = None
 depends_on = None
 

@@ -31,7 +31,11 @@ def test_register_creates_user_and_default_settings(client, app):
     body = response.get_json()
     assert body["message"] == "Registration successful"
     user = body["data"]["user"]
-    assert set(user) == {"id", "email", "username", "isActive", "createdAt", "updatedAt", "lastLoginAt"}
+    assert set(user) == {
+        "id", "email", "username", "isActive", "emailVerified", "createdAt", "updatedAt",
+        "lastLoginAt",
+    }
+    assert user["emailVerified"] is False
     assert user["email"] == "alice@example.com"
     assert user["username"] == "alice"
     assert user["isActive"] is True

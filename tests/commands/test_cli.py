@@ -50,7 +50,7 @@ def login(client, password=PASSWORD, **identifier):
     "args",
     [["sessions", "--help"], ["sessions", "prune", "--help"], ["users", "--help"],
      ["users", "create", "--help"], ["users", "deactivate", "--help"],
-     ["users", "activate", "--help"]],
+     ["users", "activate", "--help"], ["users", "reset-link", "--help"]],
 )
 def test_every_command_has_help(runner, args):
     result = runner.invoke(args=args)
@@ -218,3 +218,55 @@ def test_create_refuses_taken_names(auth, runner, email, username, message):
 
     assert result.exit_code == 1
     assert message in result.output
+
+
+# --- flask users reset-link ---
+
+
+def test_reset_link_prints_a_working_link_once_and_logs_only_that_one_was_made(
+    app, client, auth, runner, caplog
+):
+    token = auth.signup()
+
+    with caplog.at_level("INFO"):
+        result = runner.invoke(args=["users", "reset-link", "Alice@Example.com"])
+
+    assert result.exit_code == 0, result.output
+    link = result.output.strip()
+    assert re.fullmatch(r"http://localhost:5173/reset-password#token=[A-Za-z0-9_-]{43}", link)
+    secret = link.partition("#token=")[2]
+    assert secret not in caplog.text
+    made = [r for r in caplog.records if getattr(r, "event", None) == "reset_link_made"]
+    assert [r.user_id for r in made] == [str(user_id(token))]
+    response = client.post(
+        "/api/v1/auth/password/reset", json={"token": secret, "newPassword": "Operator-Gave-1"}
+    )
+    assert response.status_code == 200
+    assert client.get(ME, headers=auth.headers(token)).status_code == 401
+    assert login(client, "Operator-Gave-1").status_code == 200
+
+
+def test_a_second_reset_link_kills_the_first(client, auth, runner):
+    auth.signup()
+    first = runner.invoke(args=["users", "reset-link", "alice"]).output.strip()
+    second = runner.invoke(args=["users", "reset-link", "alice"]).output.strip()
+
+    def reset(link):
+        return client.post(
+            "/api/v1/auth/password/reset",
+            json={"token": link.partition("#token=")[2], "newPassword": "Operator-Gave-1"},
+        ).status_code
+
+    assert (reset(first), reset(second)) == (400, 200)
+
+
+def test_reset_link_refuses_unknown_and_deactivated_accounts(auth, runner):
+    auth.signup()
+    unknown = runner.invoke(args=["users", "reset-link", "nobody@example.com"])
+    assert unknown.exit_code == 1
+    assert "No user" in unknown.output
+    runner.invoke(args=["users", "deactivate", "alice"])
+    deactivated = runner.invoke(args=["users", "reset-link", "alice@example.com"])
+    assert deactivated.exit_code == 1
+    assert "deactivated" in deactivated.output
+    assert "#token=" not in deactivated.output

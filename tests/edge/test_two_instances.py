@@ -23,6 +23,7 @@ import pytest
 
 from tests import services
 from tests.conftest import PASSWORD, _empty_postgres
+from tests.ops.servers import PRODUCTION_MAIL
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +109,7 @@ def instances(
         # Identical secrets on every instance: a token is checked wherever it lands.
         JWT_SECRET=secrets.token_urlsafe(48),
         ENCRYPTION_KEY=secrets.token_hex(32),
+        **PRODUCTION_MAIL,
         BCRYPT_ROUNDS="10",
         RATELIMIT_STORAGE_URI=redis_url,
         RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",  # Redis is shared: own namespace

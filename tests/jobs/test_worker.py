@@ -283,7 +283,7 @@ def test_lost_queue_messages_are_sent_again(
         import redis
 
         connection = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        assert connection.llen(f"huey.redis.{queue_name}") == 3
+        assert connection.llen(f"huey.redis.{queue_name}") == 4  # and the verification mail
         connection.delete(f"huey.redis.{queue_name}")
         connection.close()
     else:
@@ -291,7 +291,7 @@ def test_lost_queue_messages_are_sent_again(
 
         path = app.extensions["audiotricks.config"].queue_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as connection:
-            assert connection.execute("DELETE FROM task").rowcount == 3
+            assert connection.execute("DELETE FROM task").rowcount == 4  # and the mail
         connection.close()
 
     workers.start()

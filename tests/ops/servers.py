@@ -43,6 +43,14 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace")
 
 
+# Required in production; no worker runs in these tests, so nothing is ever sent there.
+PRODUCTION_MAIL = {
+    "MAIL_URL": "smtp://127.0.0.1:9",
+    "MAIL_FROM": "AudioTricks <no-reply@example.com>",
+    "FRONTEND_URL": "https://app.example.com",
+}
+
+
 def production_env(database_url: str, **overrides: str) -> dict[str, str]:
     """A production configuration with fresh strong secrets."""
     return {
@@ -50,6 +58,7 @@ def production_env(database_url: str, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "JWT_SECRET": secrets.token_urlsafe(48),
         "ENCRYPTION_KEY": secrets.token_hex(32),
+        **PRODUCTION_MAIL,
         "BCRYPT_ROUNDS": "10",
         "RATELIMIT_ENABLED": "false",  # these tests are not about limits
         "LOG_FORMAT": "json",
