@@ -50,7 +50,10 @@ def shape_config(shape: str, url: str, scratch: str) -> dict[str, object]:
                 "jwt_secret": secrets.token_urlsafe(48), "encryption_key": secrets.token_hex(32),
                 "ratelimit_storage_uri": redis,
                 "ratelimit_key_prefix": f"bench-{secrets.token_hex(4)}",
-                "log_level": "INFO", "log_format": "json"}
+                "log_level": "INFO", "log_format": "json",
+                # Required in production; nothing here sends mail.
+                "mail_url": "smtp://127.0.0.1:9", "mail_from": "no-reply@example.com",
+                "frontend_url": "https://app.example.com"}
     return {**limits, "ratelimit_storage_uri": f"sqlite:///{scratch}/ratelimits.db",
             "log_level": "WARNING"}
 

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from audiotricks import create_app
 from audiotricks.config import ConfigError
 from tests.conftest import make_config
+from tests.ops.servers import PRODUCTION_MAIL_CONFIG
 
 API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 COMMON = {
@@ -79,6 +80,7 @@ def test_hsts_in_production_only(database_url: str) -> None:
         app_env="production",
         bcrypt_rounds=10,
         jwt_secret="a-production-secret-with-many-distinct-chars-9876",
+        **PRODUCTION_MAIL_CONFIG,
     )
     response = create_app(production).test_client().get("/health")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
@@ -94,6 +96,7 @@ def test_production_refuses_the_debugger(
         app_env="production",
         bcrypt_rounds=10,
         jwt_secret="a-production-secret-with-many-distinct-chars-9876",
+        **PRODUCTION_MAIL_CONFIG,
     )
     with pytest.raises(ConfigError, match="FLASK_DEBUG"):
         create_app(production)

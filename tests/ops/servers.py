@@ -50,6 +50,9 @@ PRODUCTION_MAIL = {
     "FRONTEND_URL": "https://app.example.com",
 }
 
+# The same, as Config fields.
+PRODUCTION_MAIL_CONFIG = {name.lower(): value for name, value in PRODUCTION_MAIL.items()}
+
 
 def production_env(database_url: str, **overrides: str) -> dict[str, str]:
     """A production configuration with fresh strong secrets."""
