@@ -114,7 +114,8 @@ def init_edge(app: Flask, config: Config) -> None:
         app,
         resources={r"/api/*": {"origins": list(config.cors_origins)}},
         methods=["GET", "PUT", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        # Last-Event-ID: a job event stream's client resuming (fetch-based readers send it).
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=[
             "X-Request-ID",
             "Retry-After",

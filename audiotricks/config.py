@@ -44,6 +44,10 @@ OPENAI_TRANSCRIBE_MODEL  whisper-1                                    transcript
 OPENAI_SUMMARY_MODEL     gpt-4o-mini                                  summary model
 PROVIDER_RETRY_SECONDS   600                                          retrying a failing provider, s
 TRANSCRIBE_MAX_BYTES     26214400 (25 MiB)                            largest part per transcription
+STREAMS_MAX_PER_USER     5                                            open job event streams per user
+STREAMS_PING_SECONDS     15                                           keep-alive comment on idle streams
+STREAMS_POLL_MS          1000                                         how often job changes are looked for
+STREAMS_MAX_PER_WORKER   1000                                         stream threads per gunicorn worker
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
@@ -174,6 +178,12 @@ class Config:
     openai_summary_model: str = "gpt-4o-mini"
     provider_retry_seconds: int = 600
     transcribe_max_bytes: int = 26214400
+    # Job event streams (audiotricks.jobs.events): the per-user cap, the keep-alive interval, how
+    # often each process looks for job changes, and the stream threads of one gunicorn worker.
+    streams_max_per_user: int = 5
+    streams_ping_seconds: int = 15
+    streams_poll_ms: int = 1000
+    streams_max_per_worker: int = 1000
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -255,6 +265,10 @@ class Config:
             openai_summary_model=text("OPENAI_SUMMARY_MODEL", cls.openai_summary_model),
             provider_retry_seconds=integer("PROVIDER_RETRY_SECONDS", cls.provider_retry_seconds),
             transcribe_max_bytes=integer("TRANSCRIBE_MAX_BYTES", cls.transcribe_max_bytes),
+            streams_max_per_user=integer("STREAMS_MAX_PER_USER", cls.streams_max_per_user),
+            streams_ping_seconds=integer("STREAMS_PING_SECONDS", cls.streams_ping_seconds),
+            streams_poll_ms=integer("STREAMS_POLL_MS", cls.streams_poll_ms),
+            streams_max_per_worker=integer("STREAMS_MAX_PER_WORKER", cls.streams_max_per_worker),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -376,6 +390,12 @@ def _job_problems(config: Config) -> list[str]:
         problems.append("QUEUE_URL must be sqlite:///… or a redis:// URL")
     if not config.queue_name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         problems.append("QUEUE_NAME must be letters, digits, '.', '-' and '_'")
+    if config.ratelimit_storage_uri.startswith("redis+"):
+        # The per-user cap on job event streams counts in this storage (audiotricks.jobs.leases).
+        problems.append(
+            "RATELIMIT_STORAGE_URI must be redis://, sqlite:/// or memory:// (job event streams "
+            "count their per-user cap there)"
+        )
     if not config.openai_base_url.startswith(("https://", "http://")):
         problems.append("OPENAI_BASE_URL must be an http(s):// URL")
     for name, value, low in (
@@ -389,6 +409,10 @@ def _job_problems(config: Config) -> list[str]:
         ("SESSIONS_PRUNE_SECONDS", config.sessions_prune_seconds, 1),
         ("PROVIDER_RETRY_SECONDS", config.provider_retry_seconds, 0),
         ("TRANSCRIBE_MAX_BYTES", config.transcribe_max_bytes, 65536),
+        ("STREAMS_MAX_PER_USER", config.streams_max_per_user, 1),
+        ("STREAMS_PING_SECONDS", config.streams_ping_seconds, 1),
+        ("STREAMS_POLL_MS", config.streams_poll_ms, 50),
+        ("STREAMS_MAX_PER_WORKER", config.streams_max_per_worker, 1),
     ):
         if value < low:
             problems.append(f"{name} must be at least {low}")

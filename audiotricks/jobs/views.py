@@ -199,7 +199,8 @@ def list_jobs() -> tuple[Response, int]:
     return envelope("Jobs", jobs_data.dump({"jobs": jobs}))
 
 
-def _etag(body: dict[str, Any]) -> str:
+def etag_of(body: dict[str, Any]) -> str:
+    """The ETag of ``GET /jobs/<id>`` (and the id of a job event) for the dumped ``data``."""
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return digest[:32]
 
@@ -226,7 +227,7 @@ def get_job(job_id: str) -> Response | tuple[Response, int]:
     404 Job not found for an unknown id or another user's job.
     """
     data = job_data.dump({"job": describe(service.get_job(g.user, _job_id(job_id)))})
-    etag = _etag(data)
+    etag = etag_of(data)
     if request.if_none_match.contains_weak(etag):  # weak comparison, as If-None-Match wants
         response = Response(status=304)
         response.set_etag(etag)
