@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
@@ -117,7 +118,8 @@ class Watcher:
         )
         self._lock = threading.Lock()
         self._streams: dict[uuid.UUID, set[Stream]] = {}
-        self._states: dict[uuid.UUID, str] = {}  # the last ETag seen per job
+        # The updated_at each followed job had when the watcher last read it.
+        self._stamps: dict[uuid.UUID, datetime] = {}
         self._generation = 0
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -149,7 +151,7 @@ class Watcher:
             followers.discard(stream)
             if not followers:
                 del self._streams[stream.job_id]
-                self._states.pop(stream.job_id, None)
+                self._stamps.pop(stream.job_id, None)
         try:
             self.leases.release(str(stream.user_id), stream.stream_id)
         except Exception as exc:  # it runs out on its own
@@ -204,13 +206,23 @@ class Watcher:
                         stream.end(UNAVAILABLE)
 
     def _poll(self) -> None:
+        """Every change of a job's state sets its ``updated_at``: only the jobs whose stamp moved
+        since the last round are read whole and turned into events."""
         with self._lock:
             self._generation += 1
             generation = self._generation
             job_ids = list(self._streams)
-        states: dict[uuid.UUID, JobState] = {}
+        stamps: dict[uuid.UUID, datetime] = {}
         for start in range(0, len(job_ids), QUERY_CHUNK):
             chunk = job_ids[start:start + QUERY_CHUNK]
+            stamps.update(db.session.execute(
+                select(Job.id, Job.updated_at).where(Job.id.in_(chunk))
+            ).tuples())
+        changed = [job_id for job_id in job_ids
+                   if job_id in stamps and self._stamps.get(job_id) != stamps[job_id]]
+        states: dict[uuid.UUID, JobState] = {}
+        for start in range(0, len(changed), QUERY_CHUNK):
+            chunk = changed[start:start + QUERY_CHUNK]
             for job in db.session.scalars(select(Job).where(Job.id.in_(chunk))):
                 states[job.id] = job_state(job)
         db.session.commit()
@@ -219,14 +231,15 @@ class Watcher:
                 followers = [
                     s for s in self._streams.get(job_id, ()) if s.generation < generation
                 ]
-                state = states.get(job_id)
-                if state is None:
+                if job_id not in stamps:  # deleted (with its account)
                     for stream in followers:
                         stream.end(GONE)
                     continue
-                if self._states.get(job_id) == state.etag:
+                state = states.get(job_id)
+                if state is None:
                     continue
-                self._states[job_id] = state.etag
+                if job_id in self._streams:
+                    self._stamps[job_id] = stamps[job_id]
                 for stream in followers:
                     stream.offer(state)
 

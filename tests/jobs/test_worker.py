@@ -340,6 +340,24 @@ def test_sessions_are_pruned_by_the_scheduler(app, client, auth, workers):
     assert "sessions pruned" in workers.logs()
 
 
+@pytest.mark.parametrize("job_settings", [{"sessions_prune_seconds": 2}])
+def test_pruning_runs_once_per_interval_across_workers(workers):
+    import json
+
+    first, second = workers.start(), workers.start()
+    time.sleep(9)
+
+    slots = [
+        record["slot"]
+        for worker in (first, second)
+        for line in worker.log().splitlines()
+        if line.startswith("{") and "slot" in (record := json.loads(line))
+        and record.get("event") == "sessions_pruned"
+    ]
+    assert len(slots) >= 3, workers.logs()  # about one every 2 s ...
+    assert len(slots) == len(set(slots)), slots  # ... and never twice in one interval
+
+
 def test_no_key_or_transcript_in_worker_logs(app, client, user, standin, workers, tmp_path):
     workers.start()
     job_id = start_job(client, user, audio_bytes(tmp_path, 12.0))
