@@ -27,7 +27,12 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from audiotricks.config import Config
-from audiotricks.errors import AccountDeactivated, InvalidSession, TooManyRequests
+from audiotricks.errors import (
+    AccountDeactivated,
+    InvalidSession,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from audiotricks.extensions import db
 from audiotricks.jobs.leases import Leases, leases_for
 from audiotricks.models import Job
@@ -128,13 +133,18 @@ class Watcher:
     # --- the request side -------------------------------------------------------------------
 
     def open(self, user_id: uuid.UUID, job_id: uuid.UUID, token: str) -> Stream:
-        """Take a lease under the user's cap and follow the job; TooManyStreams over the cap.
-
-        A storage that cannot be reached raises its own error (the request fails closed)."""
+        """Take a lease under the user's cap and follow the job; TooManyStreams over the cap,
+        ServiceUnavailable (503) when the lease storage cannot be reached (it fails closed)."""
         stream = Stream(job_id=job_id, user_id=user_id, token=token)
-        if not self.leases.acquire(
-            str(user_id), stream.stream_id, self.max_per_user, self.lease_seconds
-        ):
+        try:
+            allowed = self.leases.acquire(
+                str(user_id), stream.stream_id, self.max_per_user, self.lease_seconds
+            )
+        except Exception as exc:  # the cap cannot be counted: refuse rather than pass it
+            log.warning("stream leases unreachable: %s", type(exc).__name__,
+                        extra={"event": "stream_lease_storage_unavailable"})
+            raise ServiceUnavailable() from None
+        if not allowed:
             raise TooManyStreams(headers={"Retry-After": str(self.ping_seconds)})
         with self._lock:
             stream.generation = self._generation
@@ -215,9 +225,8 @@ class Watcher:
         stamps: dict[uuid.UUID, datetime] = {}
         for start in range(0, len(job_ids), QUERY_CHUNK):
             chunk = job_ids[start:start + QUERY_CHUNK]
-            stamps.update(db.session.execute(
-                select(Job.id, Job.updated_at).where(Job.id.in_(chunk))
-            ).tuples())
+            rows = db.session.execute(select(Job.id, Job.updated_at).where(Job.id.in_(chunk)))
+            stamps.update(rows.all())
         changed = [job_id for job_id in job_ids
                    if job_id in stamps and self._stamps.get(job_id) != stamps[job_id]]
         states: dict[uuid.UUID, JobState] = {}

@@ -24,6 +24,7 @@ from tests.jobs.helpers import API, audio_bytes, store_key
 from tests.jobs.test_worker import start_job
 from tests.ops.client import call
 from tests.ops.servers import Gunicorn, gunicorn
+from tests.services import free_port
 from tests.settings.helpers import remember
 
 pytestmark = pytest.mark.slow
@@ -112,8 +113,12 @@ class EventStream:
             else:
                 setattr(message, name, value)
 
-    def messages(self) -> Iterator[Message]:
+    def messages(self, within: float = 90.0) -> Iterator[Message]:
+        """Every message to the end of the stream, which must come ``within`` seconds (keep-alives
+        would otherwise keep a stream that never ends open for ever)."""
+        deadline = time.monotonic() + within
         while (message := self.message()) is not None:
+            assert time.monotonic() < deadline, "the stream did not end"
             yield message
 
     def close(self) -> None:
@@ -299,3 +304,17 @@ def test_the_api_answers_while_more_streams_than_workers_are_open(
             reply = call(server.port, "GET", f"{API}/auth/me", headers=auth.headers(user),
                          timeout=5)
             assert reply.status == 200
+
+
+@pytest.mark.parametrize("job_settings", [{
+    "ratelimit_enabled": False,
+    "ratelimit_storage_uri": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+}])
+def test_a_stream_is_refused_when_its_cap_cannot_be_counted(client, user, tmp_path):
+    job_id = start_job(client, user, audio_bytes(tmp_path, 2.0))
+
+    response = client.get(f"{API}/jobs/{job_id}/events",
+                          headers={"Authorization": f"Bearer {user}"})
+
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "Service temporarily unavailable"}
