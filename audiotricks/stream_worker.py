@@ -83,6 +83,9 @@ class StreamingSyncWorker(JsonErrorSyncWorker):
         return getattr(self.wsgi, "extensions", {}).get(CONFIG_KEY)
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        if self.cfg.is_ssl:  # gunicorn wraps the socket itself: no hand-off (see the module)
+            super().handle(listener, client, addr)
+            return
         super().handle(listener, _Connection(client), addr)
 
     def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> None:

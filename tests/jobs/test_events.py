@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -318,3 +319,19 @@ def test_a_stream_is_refused_when_its_cap_cannot_be_counted(client, user, tmp_pa
 
     assert response.status_code == 503
     assert response.get_json() == {"error": "Service temporarily unavailable"}
+
+
+def test_a_stopping_server_ends_its_streams_cleanly(client, user, server, tmp_path):
+    """SIGTERM: the stream's last chunk is sent (a clean end, not a reset) and gunicorn exits
+    at once instead of waiting out its graceful timeout for the open stream."""
+    job_id = start_job(client, user, audio_bytes(tmp_path, 2.0))
+    stream = open_stream(server, user, job_id)
+    first_job_message(stream)
+
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    rest = list(stream.messages(within=20))  # http.client raises on a stream cut short
+
+    assert all(message.event is None for message in rest)
+    assert server.process.wait(20) == 0
+    assert time.monotonic() - started < 15
