@@ -99,6 +99,7 @@ class Streams:
     port: int
     sockets: list[socket.socket] = field(default_factory=list)
     heads: dict[int, bytes] = field(default_factory=dict)
+    started: set[int] = field(default_factory=set)  # streams that sent their first event
     events: int = 0
     closed_early: int = 0
 
@@ -134,15 +135,18 @@ class Streams:
                 fd = sock.fileno()
                 if len(self.heads[fd]) < 64:
                     self.heads[fd] += data[:64]
-                self.events += data.count(b"event: job")
+                found = data.count(b"event: job")
+                if found and fd not in self.started:
+                    self.started.add(fd)
+                self.events += found
 
     def wait_open(self, timeout: float = 60) -> None:
         """Until every stream has answered 200 and sent its first event."""
         deadline = time.monotonic() + timeout
-        while self.events < len(self.sockets):
+        while len(self.started) < len(self.sockets):
             if time.monotonic() > deadline:
                 statuses = sorted({head[:12] for head in self.heads.values()})
-                raise RuntimeError(f"streams did not open: {self.events} events; {statuses}")
+                raise RuntimeError(f"streams did not open: {len(self.started)}; {statuses}")
             time.sleep(0.1)
         bad = [head for head in self.heads.values() if not head.startswith(b"HTTP/1.1 200")]
         if bad:
