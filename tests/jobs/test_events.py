@@ -335,3 +335,21 @@ def test_a_stopping_server_ends_its_streams_cleanly(client, user, server, tmp_pa
     assert all(message.event is None for message in rest)
     assert server.process.wait(20) == 0
     assert time.monotonic() - started < 15
+
+
+def test_a_worker_with_all_its_stream_threads_busy_answers_503(
+    app, client, user, queue_url, tmp_path
+):
+    env = server_env(app, queue_url, tmp_path, WEB_CONCURRENCY="1", STREAMS_MAX_PER_WORKER="1")
+    job_id = start_job(client, user, audio_bytes(tmp_path, 2.0))
+    with gunicorn(env, tmp_path / "one.log") as server, streams(server, user, job_id, 1) as [held]:
+        first_job_message(held)
+
+        refused = open_stream(server, user, job_id)
+
+        assert refused.status == 503
+        assert refused.body() == {"error": "Service temporarily unavailable"}
+        assert refused.headers["x-request-id"]
+        reply = call(server.port, "GET", f"{API}/auth/me",
+                     headers={"Authorization": f"Bearer {user}"}, timeout=5)
+        assert reply.status == 200  # the rest of the API is served as ever
