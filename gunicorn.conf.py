@@ -38,11 +38,13 @@ _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else o
 workers = int(_env("WEB_CONCURRENCY", str(2 * _cores)))
 threads = int(_env("GUNICORN_THREADS", "1"))
 # gunicorn's sync and gthread workers, answering their own errors (malformed or oversized request
-# heads, a worker timeout) with the contract's JSON and headers instead of an HTML page.
+# heads, a worker timeout) with the contract's JSON and headers instead of an HTML page. The sync
+# worker also hands job event streams to threads of their own (audiotricks/stream_worker.py), so
+# open streams never hold the workers that answer the rest of the API.
 worker_class = (
     "audiotricks.serving.JsonErrorThreadWorker"
     if threads > 1
-    else "audiotricks.serving.JsonErrorSyncWorker"
+    else "audiotricks.stream_worker.StreamingSyncWorker"
 )
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long, then exit.

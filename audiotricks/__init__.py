@@ -120,7 +120,8 @@ def init_edge(app: Flask, config: Config) -> None:
         resources={r"/api/*": {"origins": list(config.cors_origins)}},
         methods=["GET", "PUT", "POST", "DELETE"],
         # Range: a page may read the stored audio in parts (GET /history/<id>/audio).
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Range"],
+        # Last-Event-ID: a job event stream's client resuming (fetch-based readers send it).
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Range", "Last-Event-ID"],
         expose_headers=[
             "Content-Range",
             "Accept-Ranges",

@@ -59,6 +59,10 @@ PASSWORD_RESET_TTL       1800                                         seconds a 
 REQUIRE_VERIFIED_EMAIL   false                                        keys and jobs need a verified address
 RATELIMIT_FORGOT         5 per minute                                 password/forgot, per IP
 RATELIMIT_MAIL           5 per hour                                   mails asked for one address or account
+STREAMS_MAX_PER_USER     5                                            open job event streams per user
+STREAMS_PING_SECONDS     15                                           keep-alive comment on idle streams
+STREAMS_POLL_MS          1000                                         how often job changes are looked for
+STREAMS_MAX_PER_WORKER   1000                                         stream threads per gunicorn worker
 ======================== ============================================ ==============================
 
 gunicorn.conf.py reads its own (not part of this object): WEB_CONCURRENCY (workers, default
@@ -214,6 +218,12 @@ class Config:
     require_verified_email: bool = False
     ratelimit_forgot: str = "5 per minute"
     ratelimit_mail: str = "5 per hour"
+    # Job event streams (audiotricks.jobs.events): the per-user cap, the keep-alive interval, how
+    # often each process looks for job changes, and the stream threads of one gunicorn worker.
+    streams_max_per_user: int = 5
+    streams_ping_seconds: int = 15
+    streams_poll_ms: int = 1000
+    streams_max_per_worker: int = 1000
     # Problems met while parsing (a non-number, say); reported by validate().
     parse_problems: tuple[str, ...] = ()
     # Which secrets fell back to development values (for the start-up warning).
@@ -311,6 +321,10 @@ class Config:
             require_verified_email=_flag(text("REQUIRE_VERIFIED_EMAIL", "false")),
             ratelimit_forgot=text("RATELIMIT_FORGOT", cls.ratelimit_forgot),
             ratelimit_mail=text("RATELIMIT_MAIL", cls.ratelimit_mail),
+            streams_max_per_user=integer("STREAMS_MAX_PER_USER", cls.streams_max_per_user),
+            streams_ping_seconds=integer("STREAMS_PING_SECONDS", cls.streams_ping_seconds),
+            streams_poll_ms=integer("STREAMS_POLL_MS", cls.streams_poll_ms),
+            streams_max_per_worker=integer("STREAMS_MAX_PER_WORKER", cls.streams_max_per_worker),
             parse_problems=tuple(problems),
             defaulted=tuple(defaulted),
         )
@@ -435,6 +449,12 @@ def _job_problems(config: Config) -> list[str]:
         problems.append("QUEUE_URL must be sqlite:///… or a redis:// URL")
     if not config.queue_name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         problems.append("QUEUE_NAME must be letters, digits, '.', '-' and '_'")
+    if config.ratelimit_storage_uri.startswith("redis+"):
+        # The per-user cap on job event streams counts in this storage (audiotricks.jobs.leases).
+        problems.append(
+            "RATELIMIT_STORAGE_URI must be redis://, sqlite:/// or memory:// (job event streams "
+            "count their per-user cap there)"
+        )
     if not config.openai_base_url.startswith(("https://", "http://")):
         problems.append("OPENAI_BASE_URL must be an http(s):// URL")
     if not config.elevenlabs_base_url.startswith(("https://", "http://")):
@@ -454,6 +474,10 @@ def _job_problems(config: Config) -> list[str]:
         ("SESSIONS_PRUNE_SECONDS", config.sessions_prune_seconds, 1),
         ("PROVIDER_RETRY_SECONDS", config.provider_retry_seconds, 0),
         ("TRANSCRIBE_MAX_BYTES", config.transcribe_max_bytes, 65536),
+        ("STREAMS_MAX_PER_USER", config.streams_max_per_user, 1),
+        ("STREAMS_PING_SECONDS", config.streams_ping_seconds, 1),
+        ("STREAMS_POLL_MS", config.streams_poll_ms, 50),
+        ("STREAMS_MAX_PER_WORKER", config.streams_max_per_worker, 1),
     ):
         if value < low:
             problems.append(f"{name} must be at least {low}")

@@ -260,7 +260,9 @@ def _assign_request_id() -> None:
 def _finish_response(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
     if request.path.startswith("/api/"):
-        response.headers["Cache-Control"] = "no-store"
+        # An event stream also says no-cache, the form proxies look for on streams.
+        streaming = response.mimetype == "text/event-stream"
+        response.headers["Cache-Control"] = "no-cache, no-store" if streaming else "no-store"
     return response
 
 

@@ -36,6 +36,7 @@ MESSAGES = {
     431: "Request headers too large",
     500: "Internal server error",
     501: "Not implemented",
+    503: "Service temporarily unavailable",
 }
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9]) ")
 

@@ -267,6 +267,19 @@ def update_item(
     return item
 
 
+def replace_summary(user: User, item_id: uuid.UUID, summary: dict[str, Any]) -> bool:
+    """Set an item's summary as a new revision (its ETag changes, so a client editing it with
+    ``If-Match`` sees the change); False when the item is gone. Not committed: a job commits it
+    with its own success, or rolls both back."""
+    result = db.session.execute(
+        update(HistoryItem)
+        .where(HistoryItem.id == item_id, HistoryItem.user_id == user.id)
+        .values(summary=summary, revision=HistoryItem.revision + 1, updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def delete_item(user: User, raw_id: str) -> None:
     """Delete one of the user's items (with it goes the row's search index entry, and after
     the commit its stored audio)."""

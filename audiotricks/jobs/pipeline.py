@@ -27,6 +27,7 @@ from audiotricks.providers.openai import (
     Canceled,
     OpenAIClient,
     ProviderError,
+    Segment,
     Transcription,
     join_transcriptions,
     transcript_with_times,
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_TITLE = "Untitled audio"
+ITEM_GONE = "The history item was deleted before its summary was saved."
+NOTHING_TO_SUMMARISE = "The history item has no transcript text to summarise."
 TITLE_MAX = 200
 
 
@@ -44,8 +47,14 @@ class Stopped(Exception):
     """The run no longer holds its job (canceled, taken over, or the worker is stopping)."""
 
 
+# A recording in which the provider heard nothing: the history rules want a transcript, and an
+# empty item in the library would tell the user less than this.
+NO_SPEECH = "No speech was found in the recording."
+
+
 class JobFailed(Exception):
-    """The job ends as failed with one of the contract's error codes."""
+    """The job ends as failed with one of the contract's error codes (and, when the code's own
+    sentence would mislead, a more precise one)."""
 
     def __init__(self, code: str, message: str | None = None):
         super().__init__(code)
@@ -87,6 +96,8 @@ def run(job_run: Run) -> str:
             from audiotricks.jobs import speech
 
             return speech.run(job_run)
+        if job_run.job.kind == "summary":
+            return _summary(job_run)
         return _transcription(job_run)
     except JobFailed as failure:
         db.session.rollback()
@@ -134,6 +145,8 @@ def _transcription(job_run: Run) -> str:
     except AudioUnreadable:
         raise JobFailed("audio_unreadable") from None
     transcript = _transcribe(job_run, user, parts)
+    if not transcript.text.strip():
+        raise JobFailed("audio_unreadable", NO_SPEECH)
     summary = None
     if job.options.get("summarize", True):
         summary = _summarize(job_run, user, transcript)
@@ -199,22 +212,28 @@ def _call(provider_call: Callable[[], T]) -> T:
         raise JobFailed(error.code) from None
 
 
-def _summarize(job_run: Run, user: User, transcript: Transcription) -> dict[str, Any] | None:
+def _summarize(
+    job_run: Run,
+    user: User,
+    transcript: Transcription,
+    progress: int = 85,
+    asked: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary in the ``language`` and ``summary_quality`` ``asked`` for (by default, or
+    where they are None: the user's settings)."""
     from audiotricks.settings.service import user_settings
 
     config = current_config()
-    if not transcript.text:
-        return None  # nothing was said: nothing to summarise
     settings = user_settings(user)
-    job_run.progress("summarizing", 85)
+    job_run.progress("summarizing", progress)
     job_run.check()
     with _client(job_run, user) as client:
         summary = _call(
             lambda: client.summarize(
                 # Timed lines: the key moments' timestamps come from them.
                 transcript_with_times(transcript.segments) or transcript.text,
-                language=settings.preferred_language,
-                quality=settings.summary_quality,
+                language=(asked or {}).get("language") or settings.preferred_language,
+                quality=(asked or {}).get("summary_quality") or settings.summary_quality,
                 model=config.openai_summary_model,
             )
         )
@@ -279,4 +298,43 @@ def _save(
         return
     db.session.rollback()
     history.delete_item(user, str(item.id))
+    raise Stopped()
+
+
+def _summary(job_run: Run) -> str:
+    """A new summary of an item's transcript, replacing the item's summary (a new revision, so
+    its ETag changes). A job canceled meanwhile changes nothing; a deleted item fails it."""
+    from audiotricks.history import service as history
+
+    job = job_run.job
+    user = db.session.get(User, job.user_id)
+    item_id = job.options.get("history_id")
+    if user is None or not item_id:
+        raise JobFailed("internal")
+    job_run.progress("preparing", 5)
+    try:
+        item = history.get_item(user, str(item_id))
+    except history.HistoryItemNotFound:
+        raise JobFailed("internal", ITEM_GONE) from None
+    transcript = Transcription(
+        text=item.transcript_text,
+        language=item.language,
+        duration=item.duration_seconds,
+        segments=[
+            Segment(start=float(seg["start"]), end=float(seg["end"]), text=str(seg["text"]))
+            for seg in item.segments or []
+        ],
+    )
+    db.session.commit()  # nothing is held open while the provider works
+    if not transcript.text.strip():
+        raise JobFailed("internal", NOTHING_TO_SUMMARISE)
+    summary = _summarize(job_run, user, transcript, progress=20, asked=job.options)
+    job_run.progress("saving", 95)
+    if not history.replace_summary(user, item.id, summary):
+        db.session.rollback()
+        raise JobFailed("internal", ITEM_GONE)
+    if service.succeed(job.id, job_run.token, item.id):
+        db.session.commit()
+        return "succeeded"
+    db.session.rollback()  # canceled meanwhile: the item keeps its old summary
     raise Stopped()

@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 
-from audiotricks.errors import Conflict, NotFound
+from audiotricks.errors import Conflict, NotFound, ValidationFailed
 from audiotricks.extensions import db
 from audiotricks.jobs.queue import Queue
-from audiotricks.models import Job, User, utcnow
+from audiotricks.models import HistoryItem, Job, User, utcnow
 from audiotricks.models.job import ACTIVE_STATUSES, FINISHED_STATUSES
 from audiotricks.runtime import current_config
 
@@ -135,7 +135,8 @@ def create_transcription(
 
 
 def enqueue_new(user: User, queue: Queue, job: Job) -> Job:
-    """Record a new job, hold the per-user cap (see :func:`create_transcription`), queue its id."""
+    """Commit a new job's row, hold the per-user cap (see :func:`create_transcription`), and
+    put its id on the queue; TooManyActiveJobs (the row deleted again) over the cap."""
     job_id = job.id
     db.session.add(job)
     db.session.commit()
@@ -156,6 +157,55 @@ def enqueue_new(user: User, queue: Queue, job: Job) -> Job:
         extra={"event": "job_created", "job_id": str(job.id), "user_id": str(user.id)},
     )
     return job
+
+
+class NoTranscriptText(ValidationFailed):
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[{"field": "historyId", "message": "The item has no transcript text."}]
+        )
+
+
+def create_summary(user: User, queue: Queue, options: dict[str, Any]) -> Job:
+    """Queue a new summary of one of the user's items (the web app's "reprocess").
+
+    404 for an item that is not the user's, 409 without an OpenAI key or at the cap, 400 when the
+    item has no transcript text (nothing to summarise). The item's id is kept in the job's
+    options too: ``history_id`` goes NULL if the item is deleted meanwhile.
+    """
+    from audiotricks.history.service import HistoryItemNotFound
+
+    history_id: uuid.UUID = options["history_id"]
+    # The length only: a transcript may be a megabyte, and the web request needs none of it.
+    row = db.session.execute(
+        select(func.length(func.trim(HistoryItem.transcript_text))).where(
+            HistoryItem.id == history_id, HistoryItem.user_id == user.id
+        )
+    ).first()
+    if row is None:
+        raise HistoryItemNotFound()
+    if not row[0]:
+        raise NoTranscriptText()
+    check_can_start(user)
+    now = utcnow()
+    job = Job(
+        user_id=user.id,
+        kind="summary",
+        status="queued",
+        stage="queued",
+        progress=0,
+        history_id=history_id,
+        options={
+            "history_id": str(history_id),
+            "summary_quality": options.get("summary_quality"),
+            "language": options.get("language"),
+        },
+        attempts=0,
+        enqueued_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    return enqueue_new(user, queue, job)
 
 
 def list_jobs(user: User) -> list[Job]:

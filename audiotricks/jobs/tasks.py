@@ -7,8 +7,10 @@ heartbeat thread while the pipeline runs, and records how the run ended.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -175,6 +177,23 @@ def sweep_jobs(app: Flask) -> None:
         )
 
 
+def first_in_slot(huey: Huey, name: str, seconds: int) -> int | None:
+    """The current ``seconds``-long slot's number when this worker is the first of all workers
+    sharing the queue to claim it for ``name``, else None.
+
+    Every worker's scheduler ticks ``name`` once per interval; the claim (one set-if-absent in
+    the queue's storage: the SQLite file or Redis) lets one of them run it per slot. Slots are
+    counted on the wall clock, so hosts whose clocks differ by a few seconds may both run it
+    near a boundary: a rare repeat, harmless for idempotent work such as pruning.
+    """
+    slot = int(time.time() // seconds)
+    if not huey.storage.put_if_empty(f"periodic.{name}.{slot}", b"1"):
+        return None
+    with contextlib.suppress(Exception):  # a leftover key is a few bytes
+        huey.storage.delete_data(f"periodic.{name}.{slot - 1}")
+    return slot
+
+
 def register(app: Flask, huey: Huey, config: Config) -> Callable[[str], Any]:
     """Define the tasks on ``huey`` for ``app``; return the one views enqueue."""
     from audiotricks.jobs.queue import EveryInterval
@@ -193,6 +212,9 @@ def register(app: Flask, huey: Huey, config: Config) -> Callable[[str], Any]:
     def prune_sessions() -> None:
         from audiotricks.auth.service import prune_sessions as prune
 
+        slot = first_in_slot(huey, "prune_sessions", config.sessions_prune_seconds)
+        if slot is None:
+            return  # another worker already pruned in this interval
         with app.app_context():
             try:
                 result = prune()
@@ -204,6 +226,7 @@ def register(app: Flask, huey: Huey, config: Config) -> Callable[[str], Any]:
                 "event": "sessions_pruned",
                 "expired": result.expired,
                 "revoked": result.revoked,
+                "slot": slot,
             },
         )
 

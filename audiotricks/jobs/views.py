@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from audiotricks.audio import SNIFF_BYTES, sniff_format
 from audiotricks.auth.decorators import require_session, require_verified_email
 from audiotricks.errors import UnsupportedMediaType, ValidationFailed, field_errors
-from audiotricks.http import envelope, multipart_form, responds, unstorable
+from audiotricks.http import envelope, json_body, multipart_form, responds, unstorable
 from audiotricks.jobs import bp, service
 from audiotricks.jobs.queue import current_queue, upload_dir
 from audiotricks.jobs.uploads import UploadFiles, parse_upload, path_of
@@ -28,6 +28,7 @@ from audiotricks.schemas.jobs import (
     JobEnvelope,
     JobsDataSchema,
     JobsEnvelope,
+    SummaryJobSchema,
     TranscriptionFormSchema,
     TranscriptionUploadSchema,
 )
@@ -161,9 +162,34 @@ def start_transcription() -> tuple[Response, int]:
         upload = service.StoredUpload(path, _file_name(part), os.path.getsize(path))
         job = service.create_transcription(g.user, current_queue(), job_id, upload, options)
         files.keep(path)
+    return _queued(job)
+
+
+def _queued(job: Job) -> tuple[Response, int]:
+    """``202 Job queued`` with the job and its ``Location``."""
     response, status = envelope("Job queued", job_data.dump({"job": describe(job)}), 202)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return response, status
+
+
+@bp.post("/summaries")
+@responds(
+    202,
+    JobEnvelope,
+    (404, ErrorSchema, "History item not found (unknown or another user's)"),
+    (409, ErrorSchema, "No OpenAI API key stored, or too many active jobs"),
+)
+@require_session
+@require_verified_email
+@json_body(SummaryJobSchema)
+def start_summary(body: dict[str, Any]) -> tuple[Response, int]:
+    """Summarise an item's transcript again (the web app's "reprocess").
+
+    `summaryQuality` and `language` default to the user's settings. On success the item's
+    summary is replaced as a new revision (its ETag changes); a canceled or failed job changes
+    nothing. 400 on `historyId` when the item has no transcript text.
+    """
+    return _queued(service.create_summary(g.user, current_queue(), body))
 
 
 @bp.get("")
@@ -175,7 +201,8 @@ def list_jobs() -> tuple[Response, int]:
     return envelope("Jobs", jobs_data.dump({"jobs": jobs}))
 
 
-def _etag(body: dict[str, Any]) -> str:
+def etag_of(body: dict[str, Any]) -> str:
+    """The ETag of ``GET /jobs/<id>`` (and the id of a job event) for the dumped ``data``."""
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return digest[:32]
 
@@ -202,7 +229,7 @@ def get_job(job_id: str) -> Response | tuple[Response, int]:
     404 Job not found for an unknown id or another user's job.
     """
     data = job_data.dump({"job": describe(service.get_job(g.user, _job_id(job_id)))})
-    etag = _etag(data)
+    etag = etag_of(data)
     if request.if_none_match.contains_weak(etag):  # weak comparison, as If-None-Match wants
         response = Response(status=304)
         response.set_etag(etag)

@@ -54,6 +54,16 @@ def path_of(uri: str) -> str:
     return uri[len(prefix):]
 
 
+def connect(path: str, *schema: str) -> sqlite3.Connection:
+    """A connection to the shared file (autocommit, WAL, no fsync) with ``schema`` in place."""
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+    for statement in schema:
+        connection.execute(statement)
+    return connection
+
+
 class SQLiteStorage(Storage):
     """A ``limits`` storage (fixed-window counters) in one SQLite file."""
 
@@ -76,10 +86,7 @@ class SQLiteStorage(Storage):
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None and self._local.pid == os.getpid():
             return connection
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=OFF")
-        connection.execute(_SCHEMA)
+        connection = connect(self.path, _SCHEMA)
         self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from audiotricks.models.job import JOB_KINDS, JOB_STAGES, JOB_STATUSES
+from audiotricks.models.settings import SUMMARY_QUALITIES
 from audiotricks.schemas.base import BaseSchema, Timestamp, envelope_schema
 from audiotricks.schemas.languages import ISO_639_1_CODES
 
@@ -32,6 +33,20 @@ class TranscriptionUploadSchema(TranscriptionFormSchema):
             "format": "binary",
             "description": "The recording: MP3, MP4/M4A, WAV, WebM, OGG/Opus or FLAC",
         },
+    )
+
+
+class SummaryJobSchema(BaseSchema):
+    """``POST /jobs/summaries``: summarise an item's transcript again."""
+
+    history_id = fields.UUID(required=True, metadata={"description": "The item to summarise"})
+    summary_quality = fields.String(
+        validate=validate.OneOf(SUMMARY_QUALITIES, error="Must be one of concise, balanced, detailed."),
+        metadata={"description": "Absent: the user's summaryQuality setting"},
+    )
+    language = fields.String(
+        validate=validate.OneOf(sorted(ISO_639_1_CODES), error="Must be an ISO 639-1 code."),
+        metadata={"description": "Language of the summary; absent: the user's preferredLanguage"},
     )
 
 

@@ -170,19 +170,43 @@ def test_unreadable_audio_fails_with_audio_unreadable(
     assert no_uploads(app)
 
 
+def assert_nothing_saved(app, job, standin):
+    """One transcription request was made, then nothing: no summary, no item, no upload."""
+    assert job["historyId"] is None
+    assert len(standin.requests_to("transcriptions")) == 1
+    assert standin.requests_to("chat") == []
+    with app.app_context():
+        assert db.session.scalar(select(HistoryItem.id)) is None
+    assert no_uploads(app)
+
+
+def fails_with(client, user, workers, audio, code, message):
+    """Run a job on ``audio`` to its end, which must be a failure with ``code`` and ``message``."""
+    workers.start()
+    job = wait_finished(client, user, start_job(client, user, audio), workers)
+    assert job["error"] == {"code": code, "message": message}, workers.logs()
+    return job
+
+
+def test_a_recording_with_no_speech_fails_with_a_clear_message(
+    app, client, user, standin, workers, tmp_path
+):
+    """The provider hears nothing: no empty item in the library, a failure saying why."""
+    standin.no_speech = True
+
+    job = fails_with(client, user, workers, audio_bytes(tmp_path, 3.0),
+                     "audio_unreadable", "No speech was found in the recording.")
+
+    assert_nothing_saved(app, job, standin)
+
+
 @pytest.mark.parametrize("job_settings", [{"audio_max_seconds": 5}])
 def test_audio_longer_than_allowed_fails_with_audio_too_long(
     app, client, user, standin, workers, tmp_path
 ):
-    workers.start()
-    job_id = start_job(client, user, audio_bytes(tmp_path, 8.0))
+    fails_with(client, user, workers, audio_bytes(tmp_path, 8.0),
+               "audio_too_long", "The recording is longer than this service accepts.")
 
-    job = wait_finished(client, user, job_id, workers)
-
-    assert job["error"] == {
-        "code": "audio_too_long",
-        "message": "The recording is longer than this service accepts.",
-    }
     assert standin.requests_to("transcriptions") == []
     assert no_uploads(app)
 
@@ -205,12 +229,7 @@ def test_cancel_mid_job_stops_before_the_next_provider_call(
     job = job_of(client, user, job_id)
     assert job["status"] == "canceled"
     assert job["error"]["code"] == "canceled"
-    assert job["historyId"] is None
-    assert len(standin.requests_to("transcriptions")) == 1
-    assert standin.requests_to("chat") == []
-    with app.app_context():
-        assert db.session.scalar(select(HistoryItem.id)) is None
-    assert no_uploads(app)
+    assert_nothing_saved(app, job, standin)
     again = client.delete(f"{API}/jobs/{job_id}", headers={"Authorization": f"Bearer {user}"})
     assert again.status_code == 409
     assert again.get_json() == {"error": "Job already finished"}
@@ -319,6 +338,24 @@ def test_sessions_are_pruned_by_the_scheduler(app, client, auth, workers):
         assert time.monotonic() < deadline, workers.logs()
         time.sleep(0.2)
     assert "sessions pruned" in workers.logs()
+
+
+@pytest.mark.parametrize("job_settings", [{"sessions_prune_seconds": 2}])
+def test_pruning_runs_once_per_interval_across_workers(workers):
+    import json
+
+    first, second = workers.start(), workers.start()
+    time.sleep(9)
+
+    slots = [
+        record["slot"]
+        for worker in (first, second)
+        for line in worker.log().splitlines()
+        if line.startswith("{") and "slot" in (record := json.loads(line))
+        and record.get("event") == "sessions_pruned"
+    ]
+    assert len(slots) >= 3, workers.logs()  # about one every 2 s ...
+    assert len(slots) == len(set(slots)), slots  # ... and never twice in one interval
 
 
 def test_no_key_or_transcript_in_worker_logs(app, client, user, standin, workers, tmp_path):

@@ -356,9 +356,13 @@ def test_unverified_accounts_cannot_store_keys_or_start_jobs(app, client, auth, 
         json={"historyId": str(uuid.uuid4()), "voiceId": "v1", "source": "summary"},
         headers=headers,
     )
+    summary = client.post(
+        "/api/v1/jobs/summaries", json={"historyId": str(uuid.uuid4())}, headers=headers
+    )
 
-    assert key.status_code == job.status_code == speech.status_code == 403
-    assert key.get_json() == job.get_json() == speech.get_json() == {"error": "Email not verified"}
+    for refused in (key, job, speech, summary):
+        assert refused.status_code == 403
+        assert refused.get_json() == {"error": "Email not verified"}
     assert client.get("/api/v1/settings", headers=headers).status_code == 200  # reading is fine
 
     deliver_queued(app)

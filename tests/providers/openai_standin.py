@@ -83,6 +83,7 @@ class OpenAIStandIn(LoopbackServer):
         self.received: list[Received] = []
         self.failures: dict[str, deque[Failure]] = {name: deque() for name in ENDPOINTS.values()}
         self.summary_reply: Any = None  # when set, the chat answer's content (JSON-encoded unless str)
+        self.no_speech = False  # when set, transcriptions hear nothing (Whisper on silence: "")
         super().__init__()
         self.base_url = f"{self.address}/v1"
 
@@ -209,7 +210,7 @@ class OpenAIStandIn(LoopbackServer):
             return _error(400, "Audio file might be corrupted or unsupported", "invalid_request_error",
                           "invalid_value")
         segments = []
-        start = 0.0
+        start = duration if self.no_speech else 0.0
         while start < duration:
             end = min(duration, start + SEGMENT_SECONDS)
             segments.append({
