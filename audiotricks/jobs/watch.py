@@ -260,14 +260,15 @@ class Watcher:
         for stream in self.open_streams():
             by_token.setdefault(stream.token, []).append(stream)
         for token, streams in by_token.items():
+            user_id: uuid.UUID | None
             try:
-                user, _ = load_session(token)
+                user_id = load_session(token).user_id
             except (InvalidSession, AccountDeactivated):
-                user = None
+                user_id = None
             finally:
                 db.session.rollback()
             for stream in streams:
-                if user is None or user.id != stream.user_id:
+                if user_id != stream.user_id:
                     stream.end(REVOKED)
 
     def _renew_leases(self) -> bool:
