@@ -37,10 +37,12 @@ from sqlalchemy.types import Float, Integer, Text, Uuid
 
 from audiotricks.models import UtcDateTime
 
+# A list entry's preview when there is no search: the transcript's beginning (read in SQL, so a
+# list never loads whole transcripts).
+PREVIEW_CHARS = 400
 # Snippets are passages, never the whole text: the engines cut at words, this caps the characters
 # (one "word" may be a very long run of letters).
 SNIPPET_MAX = 240
-_SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"\w+")
 # Where the first query word is looked for (characters from the transcript's start)...
 _HEADLINE_SOURCE_MAX = 100_000
@@ -62,10 +64,10 @@ class Position:
 
 @dataclass
 class Found:
-    """One page of matches: their ids in order, each one's passage, and where the page ends."""
+    """One page of matches: their list entries' columns and passage (``preview`` and
+    ``passage``, untidied), in order, and where the page ends."""
 
-    ids: list[uuid.UUID] = field(default_factory=list)
-    passages: dict[uuid.UUID, str] = field(default_factory=dict)
+    rows: list[Row[Any]] = field(default_factory=list)
     last: Position | None = None  # of the page's last match, when another page follows
 
 
@@ -84,7 +86,7 @@ def fts5_query(user_id: uuid.UUID, words: str) -> str | None:
 
 def tidy_snippet(passage: str) -> str:
     """One line, at most SNIPPET_MAX characters."""
-    flat = _SPACES.sub(" ", passage).strip()
+    flat = " ".join(passage.split())
     if len(flat) > SNIPPET_MAX:
         flat = flat[: SNIPPET_MAX - 1].rstrip() + "…"
     return flat
@@ -140,7 +142,9 @@ def _page(search: _Search, limit: int, after: Position | None, ranked: int) -> F
     if len(rows) <= limit and older_than is not None:
         rows += search.older(limit + 1 - len(rows), older_than)
     page = rows[:limit]
-    found = Found(ids=[row.id for row in page], passages=search.passages(page))
+    entries = {row.id: row for row in search.entries(page)}
+    # An item deleted between the two statements is left out.
+    found = Found(rows=[entries[row.id] for row in page if row.id in entries])
     if len(rows) > limit:
         last = page[-1]
         if last.score is not None:
@@ -171,7 +175,8 @@ class _Search:
         """Matches older than ``before``, newest first (score None)."""
         raise NotImplementedError
 
-    def passages(self, rows: list[Row[Any]]) -> dict[uuid.UUID, str]:
+    def entries(self, rows: list[Row[Any]]) -> list[Row[Any]]:
+        """The list-entry columns and the passage of the matches ``rows``, in any order."""
         raise NotImplementedError
 
     def _rows(self, sql: str, binds: list[BindParameter[Any]], params: dict[str, Any],
@@ -181,6 +186,13 @@ class _Search:
 
 
 _HIT_COLUMNS = {"id": Uuid(), "score": Float(), "created_at": UtcDateTime()}
+# A HistoryEntry's columns, as audiotricks.history.service reads them for the plain list.
+_ENTRY_SQL = f"""h.id AS id, h.title AS title, h.language AS language,
+    h.duration_seconds AS duration_seconds, h.word_count AS word_count,
+    h.summary IS NOT NULL AS has_summary, h.audio_path IS NOT NULL AS has_audio,
+    substr(h.transcript_text, 1, {PREVIEW_CHARS}) AS preview,
+    h.created_at AS created_at, h.updated_at AS updated_at"""
+_ENTRY_COLUMNS = {"id": Uuid(), "created_at": UtcDateTime(), "updated_at": UtcDateTime()}
 
 
 def _ranked_params(
@@ -272,14 +284,14 @@ LIMIT :limit
 # no passage with every word, ts_headline would show its first six words: it is given any of the
 # words instead (the typed words joined by "or"; being words only, they hold no other syntax).
 # StartSel/StopSel empty: plain text. MaxFragments/MaxWords bound the passage.
-_PG_PASSAGES = """
+_PG_PASSAGES = f"""
 WITH variants AS MATERIALIZED (
     SELECT DISTINCT v.variant
     FROM unnest(tsvector_to_array(to_tsvector('english', :words)) || CAST(:typed AS text[]))
          AS t(term)
     CROSS JOIN LATERAL unnest(ARRAY[t.term, initcap(t.term), upper(t.term)]) AS v(variant)
 )
-SELECT h.id, ts_headline('english',
+SELECT {_ENTRY_SQL}, ts_headline('english',
     CASE WHEN s.start = 1 THEN substr(t.head, 1, :window)
          ELSE regexp_replace(substr(t.head, s.start, :window), '^[^[:space:]]*[[:space:]]', '') END,
     websearch_to_tsquery('english', :any_word),
@@ -292,7 +304,7 @@ CROSS JOIN LATERAL (SELECT greatest(1, coalesce(
     (SELECT min(nullif(strpos(t.head, v.variant), 0)) FROM variants AS v),
     1) - :before) AS start OFFSET 0) AS s
 WHERE h.user_id = :user_id AND h.id IN :item_ids
-"""
+"""  # noqa: S608 - constant SQL; every value is a bound parameter
 
 
 class _PostgresSearch(_Search):
@@ -309,11 +321,11 @@ class _PostgresSearch(_Search):
         binds, params = _older_params(self.user_id, self.words, limit, before)
         return self._rows(_PG_OLDER, binds, params, **_HIT_COLUMNS)
 
-    def passages(self, rows: list[Row[Any]]) -> dict[uuid.UUID, str]:
+    def entries(self, rows: list[Row[Any]]) -> list[Row[Any]]:
         if not rows:
-            return {}
+            return []
         typed = sorted({word.lower() for word in _WORDS.findall(self.words)})
-        found = self._rows(
+        return self._rows(
             _PG_PASSAGES,
             [bindparam("user_id", type_=Uuid()),
              bindparam("item_ids", type_=Uuid(), expanding=True),
@@ -322,9 +334,8 @@ class _PostgresSearch(_Search):
              "any_word": " or ".join(typed),
              "item_ids": [row.id for row in rows], "source_max": _HEADLINE_SOURCE_MAX,
              "before": _WINDOW_BEFORE, "window": _WINDOW},
-            id=Uuid(),
+            **_ENTRY_COLUMNS,
         )
-        return {row.id: tidy_snippet(row.passage or "") for row in found}
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -359,11 +370,12 @@ WHERE h.user_id = :user_id {_OLDER_CLAUSE}
 ORDER BY h.created_at DESC, h.id DESC
 LIMIT :limit
 """  # noqa: S608 - constant SQL; every value is a bound parameter
-_SQLITE_SNIPPETS = """
-SELECT k.item_id AS id, snippet(history_search, 2, '', '', ' … ', 16) AS passage
+_SQLITE_ENTRIES = f"""
+SELECT {_ENTRY_SQL}, snippet(history_search, 2, '', '', ' … ', 16) AS passage
 FROM history_search JOIN history_search_keys AS k ON k.search_rowid = history_search.rowid
+JOIN history_items AS h ON h.id = k.item_id
 WHERE history_search MATCH :match AND k.item_id IN :item_ids
-"""
+"""  # noqa: S608 - constant SQL; every value is a bound parameter
 
 
 class _SqliteSearch(_Search):
@@ -388,13 +400,12 @@ class _SqliteSearch(_Search):
         params["match"] = self.match
         return self._rows(_SQLITE_OLDER, binds, params, **_HIT_COLUMNS)
 
-    def passages(self, rows: list[Row[Any]]) -> dict[uuid.UUID, str]:
+    def entries(self, rows: list[Row[Any]]) -> list[Row[Any]]:
         if not rows:
-            return {}
-        found = self._rows(
-            _SQLITE_SNIPPETS,
+            return []
+        return self._rows(
+            _SQLITE_ENTRIES,
             [bindparam("item_ids", type_=Uuid(), expanding=True)],
             {"match": self.match, "item_ids": [row.id for row in rows]},
-            id=Uuid(),
+            **_ENTRY_COLUMNS,
         )
-        return {row.id: tidy_snippet(row.passage or "") for row in found}

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Executable, Row, delete, func, literal, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import Uuid
 
@@ -28,10 +38,6 @@ from audiotricks.runtime import current_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# A list entry's preview when there is no search: the transcript's beginning (read in SQL, so a
-# list never loads whole transcripts).
-PREVIEW_CHARS = 400
 
 
 class HistoryItemNotFound(NotFound):
@@ -65,9 +71,9 @@ def read(work: Callable[[Connection], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def read_rows(statement: Executable) -> list[Row[Any]]:
+def read_rows(statement: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
     """The rows of one read-only statement (see :func:`read`)."""
-    return read(lambda connection: list(connection.execute(statement).all()))
+    return read(lambda connection: list(connection.execute(statement, params).all()))
 
 
 def word_count(text: str) -> int:
@@ -331,7 +337,7 @@ _ENTRY_COLUMNS = (
     HistoryItem.word_count,
     HistoryItem.summary.is_not(None).label("has_summary"),
     HistoryItem.audio_path.is_not(None).label("has_audio"),
-    func.substr(HistoryItem.transcript_text, 1, PREVIEW_CHARS).label("preview"),
+    func.substr(HistoryItem.transcript_text, 1, search.PREVIEW_CHARS).label("preview"),
     HistoryItem.created_at,
     HistoryItem.updated_at,
 )
@@ -369,17 +375,28 @@ class Page:
     next_cursor: str | None
 
 
+# Built once: a list page is the commonest read.
+_LIST_PAGE = (
+    select(*_ENTRY_COLUMNS)
+    .where(HistoryItem.user_id == bindparam("user_id", type_=Uuid()))
+    .order_by(HistoryItem.created_at.desc(), HistoryItem.id.desc())
+    .limit(bindparam("limit"))
+)
+_LIST_PAGE_AFTER = _LIST_PAGE.where(
+    tuple_(HistoryItem.created_at, HistoryItem.id)
+    < tuple_(bindparam("after_at", type_=UtcDateTime()), bindparam("after_id", type_=Uuid()))
+)
+
+
 def list_items(user: User, limit: int, cursor: str | None) -> Page:
     """The user's items, newest ``created_at`` first, by keyset on ``(created_at, id)``."""
-    statement = select(*_ENTRY_COLUMNS).where(HistoryItem.user_id == user.id)
+    params: dict[str, Any] = {"user_id": user.id, "limit": limit + 1}
+    statement = _LIST_PAGE
     if cursor is not None:
         created_at, item_id = cursors.decode_list_cursor(_cursor_secret(), user.id, cursor)
-        statement = statement.where(
-            tuple_(HistoryItem.created_at, HistoryItem.id)
-            < tuple_(literal(created_at, UtcDateTime()), literal(item_id, Uuid()))
-        )
-    statement = statement.order_by(HistoryItem.created_at.desc(), HistoryItem.id.desc())
-    rows = read_rows(statement.limit(limit + 1))
+        statement = _LIST_PAGE_AFTER
+        params.update(after_at=created_at, after_id=item_id)
+    rows = read_rows(statement, params)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:
@@ -398,24 +415,16 @@ def search_items(user: User, words: str, limit: int, cursor: str | None) -> Page
         after = cursors.decode_search_cursor(_cursor_secret(), user.id, words, cursor)
     ranked = current_config().history_search_ranked
 
-    def find(connection: Connection) -> tuple[search.Found, dict[uuid.UUID, Row[Any]]]:
+    def find(connection: Connection) -> search.Found:
         with search.planned_per_statement(connection):
-            found = search.search_page(
+            return search.search_page(
                 connection, user.id, words, limit=limit, after=after, ranked=ranked
             )
-            rows = {}
-            if found.ids:
-                statement = select(*_ENTRY_COLUMNS).where(
-                    HistoryItem.user_id == user.id, HistoryItem.id.in_(found.ids)
-                )
-                rows = {row.id: row for row in connection.execute(statement)}
-        return found, rows
 
-    found, rows = read(find)
+    found = read(find)
     entries = [
-        _entry(rows[i], found.passages.get(i) or search.tidy_snippet(rows[i].preview or ""))
-        for i in found.ids
-        if i in rows  # deleted between the two reads
+        _entry(row, search.tidy_snippet(row.passage or "") or search.tidy_snippet(row.preview or ""))
+        for row in found.rows
     ]
     next_cursor = None
     if found.last is not None:

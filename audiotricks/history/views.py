@@ -90,8 +90,10 @@ def list_items(query: dict[str, Any]) -> tuple[Response, int]:
     """The caller's items, newest first, or with q the best matches first; keyset pages.
 
     Without q, pages are keyset on (createdAt, id): items created or deleted while paging never
-    make a page repeat or skip an older item. With q, pages are keyset on (rank, id). The cursor
-    is opaque, bound to the caller and to q; any other value is a 400 on cursor.
+    make a page repeat or skip an older item. With q, the caller's newest HISTORY_SEARCH_RANKED
+    matches (200 by default) come first, best match first; the older matches follow, newest
+    first (ranking reads each match's whole index entry, so it is bounded). The cursor is opaque,
+    bound to the caller and to q; any other value is a 400 on cursor.
     """
     if "q" in query:
         page = service.search_items(g.user, query["q"], query["limit"], query.get("cursor"))
