@@ -249,7 +249,10 @@ def get_item(user: User, raw_id: str) -> HistoryItem:
 
 
 # Every mapped column: what a read of a whole item needs (the search vector is not mapped).
-_ITEM_COLUMNS = tuple(HistoryItem.__table__.columns)
+_READ_ITEM = select(*HistoryItem.__table__.columns).where(
+    HistoryItem.id == bindparam("item_id", type_=Uuid()),
+    HistoryItem.user_id == bindparam("user_id", type_=Uuid()),
+)
 
 
 def read_item(user: User, raw_id: str) -> Row[Any]:
@@ -257,11 +260,7 @@ def read_item(user: User, raw_id: str) -> Row[Any]:
 
     The row has the model's attribute names, so :func:`describe` and :func:`etag` take it.
     """
-    rows = read_rows(
-        select(*_ITEM_COLUMNS).where(
-            HistoryItem.id == parse_item_id(raw_id), HistoryItem.user_id == user.id
-        )
-    )
+    rows = read_rows(_READ_ITEM, {"item_id": parse_item_id(raw_id), "user_id": user.id})
     if not rows:
         raise HistoryItemNotFound()
     return rows[0]
