@@ -50,22 +50,25 @@ _SCALARS: dict[type[fields.Field[Any]], _Convert] = {
 }
 
 
-def _converter(field: fields.Field[Any], attr: str) -> _Convert:
+def _converter(field: fields.Field[Any], attr: str) -> tuple[_Convert, bool]:
+    """How to convert a value of ``field``, and whether None stays None without converting (as
+    with every field type known here; a field of another type is given None itself)."""
     kind = type(field)
     if kind in _SCALARS and not getattr(field, "as_string", False):
-        return _optional(_SCALARS[kind])
+        return _SCALARS[kind], True
     if (isinstance(field, fields.Dict) and kind is fields.Dict
             and field.key_field is None and field.value_field is None):
-        return _identity  # marshmallow returns a copy; the JSON is the same
+        return _identity, True  # marshmallow returns a copy; the JSON is the same
     if isinstance(field, fields.Nested) and kind is fields.Nested:
         inner = compile_dumper(field.schema)
         if field.many:
-            return _optional(lambda values: [inner(value) for value in values])
-        return _optional(inner)
+            return (lambda values: [inner(value) for value in values]), True
+        return inner, True
     if isinstance(field, fields.List) and kind is fields.List:
-        each = _converter(field.inner, attr)
-        return _optional(lambda values: [each(value) for value in values])
-    return lambda value: field._serialize(value, attr, None)
+        each, plain = _converter(field.inner, attr)
+        item = _optional(each) if plain else each
+        return (lambda values: [item(value) for value in values]), True
+    return (lambda value: field._serialize(value, attr, None)), False
 
 
 def compile_dumper(schema: Schema | type[Schema]) -> Dumper:
@@ -75,16 +78,17 @@ def compile_dumper(schema: Schema | type[Schema]) -> Dumper:
         raise TypeError(f"{type(instance).__name__} has dump hooks: dump it with marshmallow")
     plan = [
         (field.data_key or name, field.attribute or name,
-         _converter(field, field.attribute or name))
+         *_converter(field, field.attribute or name))
         for name, field in instance.dump_fields.items()
     ]
 
     def dump(obj: Mapping[str, Any]) -> dict[str, Any]:
         out = {}
-        for key, attr, convert in plan:
+        for key, attr, convert, plain in plan:
             value = obj.get(attr, _MISSING)
-            if value is not _MISSING:  # marshmallow leaves a missing value out too
-                out[key] = convert(value)
+            if value is _MISSING:  # marshmallow leaves a missing value out too
+                continue
+            out[key] = None if value is None and plain else convert(value)
         return out
 
     return dump
