@@ -9,9 +9,9 @@
   ranked by ``bm25``, snippets from ``snippet``.
 
 Order of the results, the same on both engines: the newest ``HISTORY_SEARCH_RANKED`` matches
-(200 by default) come first, best match first (then the newer ``id``); the older matches follow,
+(200 by default) come first, best match first (ties by ``id``); the older matches follow,
 newest first. Ranking needs each candidate's whole index entry (on PostgreSQL a tsvector of about
-10 KB for a 8 KB transcript, read from TOAST), so ranking every match of a common word (9,000 of a
+10 KB for an 8 KB transcript, read from TOAST), so ranking every match of a common word (9,000 of a
 10,000-item library) cost a quarter of a second a page; the bound keeps a search page's cost flat,
 and every match is still reached by paging.
 
