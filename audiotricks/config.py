@@ -23,6 +23,7 @@ TRUSTED_PROXY_COUNT      0                                            trusted re
 MAX_CONTENT_LENGTH       65536                                        largest request body, bytes
 HISTORY_MAX_BYTES        2097152 (2 MiB)                              largest body on /history routes
 HISTORY_MAX_ITEMS        10000                                        history items per user
+HISTORY_SEARCH_RANKED    200                                          newest matches a search ranks
 BCRYPT_ROUNDS            12                                           below 10 refused in production
 LOG_LEVEL / LOG_FORMAT   INFO / json                                  console for humans
 HOST / PORT              127.0.0.1 / 5000                             where ``make run`` serves
@@ -172,6 +173,9 @@ class Config:
     # History bodies carry whole transcripts: their own, larger limit (history routes only).
     history_max_bytes: int = 2 * 1024 * 1024
     history_max_items: int = 10000
+    # A search ranks this many of the newest matches (best first); older matches follow, newest
+    # first: ranking reads each candidate's whole index entry (see audiotricks.history.search).
+    history_search_ranked: int = 200
     bcrypt_rounds: int = 12
     log_level: str = "INFO"
     log_format: str = "json"
@@ -284,6 +288,7 @@ class Config:
             max_content_length=integer("MAX_CONTENT_LENGTH", 65536),
             history_max_bytes=integer("HISTORY_MAX_BYTES", cls.history_max_bytes),
             history_max_items=integer("HISTORY_MAX_ITEMS", cls.history_max_items),
+            history_search_ranked=integer("HISTORY_SEARCH_RANKED", cls.history_search_ranked),
             bcrypt_rounds=integer("BCRYPT_ROUNDS", 12),
             log_level=text("LOG_LEVEL", "INFO").upper(),
             log_format=text("LOG_FORMAT", "json").lower(),
@@ -409,6 +414,8 @@ def _history_problems(config: Config) -> list[str]:
         problems.append("HISTORY_MAX_BYTES must be at least 1024 bytes")
     if config.history_max_items < 1:
         problems.append("HISTORY_MAX_ITEMS must be at least 1")
+    if config.history_search_ranked < 1:
+        problems.append("HISTORY_SEARCH_RANKED must be at least 1")
     return problems
 
 

@@ -399,6 +399,36 @@ def environment() -> str:
     )
 
 
+def tables(figures: dict[str, dict], ratios: dict[str, list[float]], me_name: str
+           ) -> tuple[list[str], list[str]]:
+    """The table's lines and the verdicts on the targets."""
+    share = {name: statistics.median(r) for name, r in ratios.items()}
+    lines = ["| endpoint | connections | req/s (median) | req/s (min–max) | p50 ms | p99 ms | errors"
+             " | ÷ `/me` beside it (median, min–max) |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in figures.items():
+        ratio = "100%"
+        if name in share:
+            ratio = f"{share[name]:.0%} ({min(ratios[name]):.0%}–{max(ratios[name]):.0%})"
+        lines.append(run.row(name, 16, s) + f" {ratio} |")
+    first_name, deep_name = "GET /history (first page)", f"GET /history (after {DEEP_AFTER:,} items)"
+    first, deep = figures[first_name], figures[deep_name]
+    single_name = "GET /history/<id> (random ids)"
+    single = figures[single_name]
+    searches = [s for n, s in figures.items() if n.startswith("search")]
+    verdicts = [
+        f"- first page ÷ `/me`: **{share[first_name]:.0%}**, deep page ÷ `/me`:"
+        f" **{share[deep_name]:.0%}**, single read ÷ `/me`: **{share[single_name]:.0%}**"
+        " (target ≥ 75%)",
+        f"- p99 of list pages and single reads: {first['p99_ms']:.1f}, {deep['p99_ms']:.1f},"
+        f" {single['p99_ms']:.1f} ms (target ≤ 30 ms); `/me` beside them:"
+        f" {figures[me_name]['p99_ms']:.1f} ms",
+        f"- deep page ÷ first page: **{share[deep_name] / share[first_name]:.0%}** (target: as fast)",
+        f"- search p99: common word {searches[0]['p99_ms']:.1f} ms, rare word"
+        f" {searches[1]['p99_ms']:.1f} ms (target ≤ 100 ms)",
+    ]
+    return lines, verdicts
+
+
 def main() -> None:  # noqa: PLR0915 - the script, step by step
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -488,45 +518,39 @@ def main() -> None:  # noqa: PLR0915 - the script, step by step
             get_json(server, path, seeded.tokens[0])
             run.log(f"checked {name}")
         results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
+        ratios: dict[str, list[float]] = {name: [] for name, _, _ in cases[1:]}
         load = LoadAverage()
         for _, script, args in cases:  # warm-up, discarded
             run.wrk(server, script, args, 16, min(3.0, options.seconds))
+        me_case = cases[0]
         for round_ in range(options.runs):
-            for name, script, args in cases:
+            # /me before and after every other line: each line's ratio is to the /me runs on
+            # either side of it, so a change of the machine's load falls on both alike.
+            sequence = [me_case] + [line for case in cases[1:] for line in (case, me_case)]
+            measured = []
+            for name, script, args in sequence:
                 run.drain(server)
                 result = run.wrk(server, script, args, 16, options.seconds)
                 results[name].append(result)
+                measured.append((name, result["rps"]))
                 run.log(f"round {round_ + 1}: {name}: {result['rps']:,.0f} req/s,"
                         f" p99 {result['p99_us'] / 1000:.1f} ms")
+            for i in range(1, len(measured), 2):
+                beside = (measured[i - 1][1] + measured[i + 1][1]) / 2
+                ratios[measured[i][0]].append(measured[i][1] / beside)
         load_average = load.stop()
     finally:
         server.stop()
         run.forget_counters(options.redis_url, prefix)
 
     figures = {name: run.summary(rs) for name, rs in results.items()}
-    me = figures["GET /api/v1/auth/me"]
-    lines = ["| endpoint | connections | req/s (median) | req/s (min–max) | p50 ms | p99 ms | errors"
-             " | ÷ `/me` |", "|---|---|---|---|---|---|---|---|"]
-    for name, s in figures.items():
-        lines.append(run.row(name, 16, s) + f" {s['rps'] / me['rps']:.0%} |")
-    first, deep = figures["GET /history (first page)"], figures[f"GET /history (after {DEEP_AFTER:,} items)"]
-    single = figures["GET /history/<id> (random ids)"]
-    searches = [s for n, s in figures.items() if n.startswith("search")]
-    verdicts = [
-        f"- first page ÷ `/me`: **{first['rps'] / me['rps']:.0%}**, deep page ÷ `/me`:"
-        f" **{deep['rps'] / me['rps']:.0%}**, single read ÷ `/me`: **{single['rps'] / me['rps']:.0%}**"
-        " (target ≥ 75%)",
-        f"- p99 of list pages and single reads: {first['p99_ms']:.1f}, {deep['p99_ms']:.1f},"
-        f" {single['p99_ms']:.1f} ms (target ≤ 30 ms)",
-        f"- deep page ÷ first page: **{deep['rps'] / first['rps']:.0%}** (target: as fast)",
-        f"- search p99: common word {searches[0]['p99_ms']:.1f} ms, rare word"
-        f" {searches[1]['p99_ms']:.1f} ms (target ≤ 100 ms)",
-    ]
+    lines, verdicts = tables(figures, ratios, me_case[0])
     command = " ".join(["bench/history.py", *sys.argv[1:]])
     runs = f"{options.runs} run" + ("s" if options.runs > 1 else "")
     report = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}` ({runs} of"
-        f" {options.seconds:g} s per line, the lines interleaved, after a warm-up), all requests as"
+        f" {options.seconds:g} s per line, `/me` between every two other lines, after a warm-up),"
+        " all requests as"
         f" the user with {HEAVY_ITEMS:,} items ({HEAVY_SESSIONS} sessions).\n\n"
         + environment()
         + f"- data: {options.users:,} users, {options.items:,} history items;"

@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,18 @@ def quiet_handler() -> None:
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
 
 
+def write_profile(request: Callable[[int], object], count: int, path: str, show_all: bool) -> None:
+    """A pyinstrument profile of ``count`` calls of ``request(i)``, as text into ``path``."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for i in range(count):
+        request(i)
+    profiler.stop()
+    Path(path).write_text(profiler.output_text(unicode=False, color=False, show_all=show_all))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -100,15 +113,8 @@ def main() -> None:
             print(f"{options.shape:10} {path:24} {statistics.median(rounds):7.0f} µs/request,"
                   f" {statistics.median(cpu):5.0f} µs CPU")
         if options.profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0002)
-            profiler.start()
-            for _ in range(options.requests):
-                client.get(options.path, headers=headers)
-            profiler.stop()
-            text = profiler.output_text(unicode=False, color=False, show_all=options.show_all)
-            Path(options.profile).write_text(text)
+            write_profile(lambda _: client.get(options.path, headers=headers), options.requests,
+                          options.profile, options.show_all)
             print(f"profile written to {options.profile}")
         dispose_engines(app)
 

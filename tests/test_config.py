@@ -51,18 +51,22 @@ def test_no_environment_gives_development_on_sqlite_in_instance_folder(tmp_path,
 
 def test_history_limits_are_read_and_checked(tmp_path):
     config = Config.from_env(
-        {"HISTORY_MAX_BYTES": "4096", "HISTORY_MAX_ITEMS": "7"}, instance_path=str(tmp_path)
+        {"HISTORY_MAX_BYTES": "4096", "HISTORY_MAX_ITEMS": "7", "HISTORY_SEARCH_RANKED": "50"},
+        instance_path=str(tmp_path),
     )
     assert (config.history_max_bytes, config.history_max_items) == (4096, 7)
+    assert config.history_search_ranked == 50
     config.validate()
 
     bad = Config.from_env(
-        {"HISTORY_MAX_BYTES": "100", "HISTORY_MAX_ITEMS": "0"}, instance_path=str(tmp_path)
+        {"HISTORY_MAX_BYTES": "100", "HISTORY_MAX_ITEMS": "0", "HISTORY_SEARCH_RANKED": "0"},
+        instance_path=str(tmp_path),
     )
     with pytest.raises(ConfigError) as caught:
         bad.validate()
     assert "HISTORY_MAX_BYTES must be at least 1024 bytes" in caught.value.problems
     assert "HISTORY_MAX_ITEMS must be at least 1" in caught.value.problems
+    assert "HISTORY_SEARCH_RANKED must be at least 1" in caught.value.problems
 
     with pytest.raises(ConfigError) as caught:
         Config.from_env({"HISTORY_MAX_ITEMS": "many"}, instance_path=str(tmp_path)).validate()

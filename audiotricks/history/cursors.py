@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime
 
 from audiotricks.errors import ValidationFailed
+from audiotricks.history.search import Position
 
 _DOMAIN = b"audiotricks history cursor v1\x00"
 _MAC_BYTES = 16
@@ -64,7 +65,7 @@ def _decode(secret: bytes, user_id: uuid.UUID, scope: str, cursor: str) -> list[
         key = json.loads(payload)
     except ValueError:
         raise BadCursor() from None
-    if not isinstance(key, list) or len(key) != 3:
+    if not isinstance(key, list) or not key:
         raise BadCursor()
     return key
 
@@ -78,6 +79,18 @@ def _item_id(value: object) -> uuid.UUID:
         raise BadCursor() from None
 
 
+def _moment(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise BadCursor()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadCursor() from None
+    if moment.tzinfo is None:
+        raise BadCursor()
+    return moment
+
+
 def encode_list_cursor(
     secret: bytes, user_id: uuid.UUID, created_at: datetime, item_id: uuid.UUID
 ) -> str:
@@ -89,32 +102,46 @@ def decode_list_cursor(
     secret: bytes, user_id: uuid.UUID, cursor: str
 ) -> tuple[datetime, uuid.UUID]:
     """``(created_at, id)`` of a list cursor, or BadCursor."""
-    kind, created_at, item_id = _decode(secret, user_id, "", cursor)
-    if kind != "l" or not isinstance(created_at, str):
+    key = _decode(secret, user_id, "", cursor)
+    if len(key) != 3 or key[0] != "l":
         raise BadCursor()
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except ValueError:
-        raise BadCursor() from None
-    if moment.tzinfo is None:
-        raise BadCursor()
-    return moment, _item_id(item_id)
+    return _moment(key[1]), _item_id(key[2])
 
 
 def encode_search_cursor(
-    secret: bytes, user_id: uuid.UUID, query: str, score: float, item_id: uuid.UUID
+    secret: bytes, user_id: uuid.UUID, query: str, position: Position
 ) -> str:
-    """The cursor after the row ``(score, item_id)`` of a search for ``query``."""
-    return _encode(secret, user_id, query, ["s", score, item_id.hex])
+    """The cursor after ``position`` of a search for ``query``.
+
+    Among the ranked matches: ``["s", score, id, bound]`` (bound: the ranked set's oldest
+    ``[created_at, id]``, or null); among the older ones: ``["o", created_at, id]``.
+    """
+    if position.score is not None:
+        bound = None
+        if position.bound is not None:
+            bound = [position.bound[0].isoformat(), position.bound[1].hex]
+        key: list[object] = ["s", position.score, position.item_id.hex, bound]
+    elif position.created_at is not None:
+        key = ["o", position.created_at.isoformat(), position.item_id.hex]
+    else:
+        raise ValueError("a position has a score or a created_at")
+    return _encode(secret, user_id, query, key)
 
 
 def decode_search_cursor(
     secret: bytes, user_id: uuid.UUID, query: str, cursor: str
-) -> tuple[float, uuid.UUID]:
-    """``(score, id)`` of a search cursor for ``query``, or BadCursor."""
-    kind, score, item_id = _decode(secret, user_id, query, cursor)
-    if kind != "s" or isinstance(score, bool) or not isinstance(score, int | float):
+) -> Position:
+    """The position a search cursor for ``query`` holds, or BadCursor."""
+    key = _decode(secret, user_id, query, cursor)
+    if len(key) == 3 and key[0] == "o":
+        return Position(_item_id(key[2]), created_at=_moment(key[1]))
+    if len(key) != 4 or key[0] != "s":
         raise BadCursor()
-    if not math.isfinite(score):
+    score, bound = key[1], key[3]
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise BadCursor()
-    return float(score), _item_id(item_id)
+    if bound is not None:
+        if not isinstance(bound, list) or len(bound) != 2:
+            raise BadCursor()
+        bound = (_moment(bound[0]), _item_id(bound[1]))
+    return Position(_item_id(key[2]), score=float(score), bound=bound)

@@ -10,26 +10,34 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, delete, func, literal, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import Uuid
 
 from audiotricks.errors import ApiError, Conflict, InvalidSession, NotFound
-from audiotricks.extensions import db
+from audiotricks.extensions import SESSION_CHECK_BIND, db
 from audiotricks.history import cursors, search
 from audiotricks.models import HistoryItem, User, UtcDateTime, utcnow
-from audiotricks.models.history import CLIENT_ID_CONSTRAINT
+from audiotricks.models.history import CLIENT_ID_CONSTRAINT, etag_of
 from audiotricks.runtime import current_config
 
 log = logging.getLogger(__name__)
-
-# A list entry's preview when there is no search: the transcript's beginning (read in SQL, so a
-# list never loads whole transcripts).
-PREVIEW_CHARS = 400
+T = TypeVar("T")
 
 
 class HistoryItemNotFound(NotFound):
@@ -43,6 +51,29 @@ class HistoryLimitReached(Conflict):
 class PreconditionFailed(ApiError):
     status = 412
     message = "Precondition failed"
+
+
+def read(work: Callable[[Connection], T]) -> T:
+    """Run read-only ``work`` on a connection of the autocommit engine (the session check's).
+
+    A read needs no transaction of its own: this spares it the ORM session's pool ping,
+    ``BEGIN`` and ``ROLLBACK`` (three round trips). As in the session check, a connection the
+    database dropped fails the first statement, and the work runs once more on a fresh one.
+    """
+    engine = db.engines[SESSION_CHECK_BIND]
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return work(connection)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+def read_rows(statement: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
+    """The rows of one read-only statement (see :func:`read`)."""
+    return read(lambda connection: list(connection.execute(statement, params).all()))
 
 
 def word_count(text: str) -> int:
@@ -227,6 +258,29 @@ def get_item(user: User, raw_id: str) -> HistoryItem:
     return item
 
 
+# Every mapped column: what a read of a whole item needs (the search vector is not mapped).
+_READ_ITEM = select(*HistoryItem.__table__.columns).where(
+    HistoryItem.id == bindparam("item_id", type_=Uuid()),
+    HistoryItem.user_id == bindparam("user_id", type_=Uuid()),
+)
+
+
+def read_item(user: User, raw_id: str) -> Row[Any]:
+    """One of the user's items as a row (no ORM object, no transaction), for the read routes.
+
+    The row has the model's attribute names, so :func:`describe` and :func:`etag` take it.
+    """
+    rows = read_rows(_READ_ITEM, {"item_id": parse_item_id(raw_id), "user_id": user.id})
+    if not rows:
+        raise HistoryItemNotFound()
+    return rows[0]
+
+
+def etag(item: HistoryItem | Row[Any]) -> str:
+    """The ETag of an item or of an item's row."""
+    return etag_of(item.id, item.revision)
+
+
 def etag_matches(header: str, item: HistoryItem) -> bool:
     """Whether an ``If-Match`` value names ``item``'s current ETag (strong comparison).
 
@@ -309,7 +363,7 @@ _ENTRY_COLUMNS = (
     HistoryItem.word_count,
     HistoryItem.summary.is_not(None).label("has_summary"),
     HistoryItem.audio_path.is_not(None).label("has_audio"),
-    func.substr(HistoryItem.transcript_text, 1, PREVIEW_CHARS).label("preview"),
+    func.substr(HistoryItem.transcript_text, 1, search.PREVIEW_CHARS).label("preview"),
     HistoryItem.created_at,
     HistoryItem.updated_at,
 )
@@ -347,17 +401,28 @@ class Page:
     next_cursor: str | None
 
 
+# Built once: a list page is the commonest read.
+_LIST_PAGE = (
+    select(*_ENTRY_COLUMNS)
+    .where(HistoryItem.user_id == bindparam("user_id", type_=Uuid()))
+    .order_by(HistoryItem.created_at.desc(), HistoryItem.id.desc())
+    .limit(bindparam("limit"))
+)
+_LIST_PAGE_AFTER = _LIST_PAGE.where(
+    tuple_(HistoryItem.created_at, HistoryItem.id)
+    < tuple_(bindparam("after_at", type_=UtcDateTime()), bindparam("after_id", type_=Uuid()))
+)
+
+
 def list_items(user: User, limit: int, cursor: str | None) -> Page:
     """The user's items, newest ``created_at`` first, by keyset on ``(created_at, id)``."""
-    statement = select(*_ENTRY_COLUMNS).where(HistoryItem.user_id == user.id)
+    params: dict[str, Any] = {"user_id": user.id, "limit": limit + 1}
+    statement = _LIST_PAGE
     if cursor is not None:
         created_at, item_id = cursors.decode_list_cursor(_cursor_secret(), user.id, cursor)
-        statement = statement.where(
-            tuple_(HistoryItem.created_at, HistoryItem.id)
-            < tuple_(literal(created_at, UtcDateTime()), literal(item_id, Uuid()))
-        )
-    statement = statement.order_by(HistoryItem.created_at.desc(), HistoryItem.id.desc())
-    rows = db.session.execute(statement.limit(limit + 1)).all()
+        statement = _LIST_PAGE_AFTER
+        params.update(after_at=created_at, after_id=item_id)
+    rows = read_rows(statement, params)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:
@@ -369,35 +434,31 @@ def list_items(user: User, limit: int, cursor: str | None) -> Page:
 
 
 def search_items(user: User, words: str, limit: int, cursor: str | None) -> Page:
-    """The user's items matching every word of ``words``, best match first, by keyset on
-    ``(score, id)``."""
+    """The user's items matching every word of ``words``: the newest HISTORY_SEARCH_RANKED
+    matches best first, then the older ones newest first (see :mod:`search`); keyset pages."""
     after = None
     if cursor is not None:
         after = cursors.decode_search_cursor(_cursor_secret(), user.id, words, cursor)
-    hits = search.search_page(user.id, words, limit + 1, after)
-    page, more = hits[:limit], len(hits) > limit
-    ids = [hit.item_id for hit in page]
-    passages = search.snippets(user.id, words, ids)
-    rows = {}
-    if ids:
-        rows = {row.id: row for row in db.session.execute(
-            select(*_ENTRY_COLUMNS).where(HistoryItem.user_id == user.id, HistoryItem.id.in_(ids))
-        )}
+    ranked = current_config().history_search_ranked
+
+    def find(connection: Connection) -> search.Found:
+        with search.planned_per_statement(connection):
+            return search.search_page(
+                connection, user.id, words, limit=limit, after=after, ranked=ranked
+            )
+
+    found = read(find)
     entries = [
-        _entry(rows[i], passages.get(i) or search.tidy_snippet(rows[i].preview or ""))
-        for i in ids
-        if i in rows  # deleted between the two reads
+        _entry(row, search.tidy_snippet(row.passage or "") or search.tidy_snippet(row.preview or ""))
+        for row in found.rows
     ]
     next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = cursors.encode_search_cursor(
-            _cursor_secret(), user.id, words, last.score, last.item_id
-        )
+    if found.last is not None:
+        next_cursor = cursors.encode_search_cursor(_cursor_secret(), user.id, words, found.last)
     return Page(entries, next_cursor)
 
 
-def describe(item: HistoryItem) -> dict[str, Any]:
+def describe(item: HistoryItem | Row[Any]) -> dict[str, Any]:
     """The HistoryItem object of the contract, in the shape ``HistoryItemSchema`` dumps."""
     source = None
     if item.source_file_name is not None:

@@ -17,6 +17,7 @@ from audiotricks.history import bp, exports, imports, service
 from audiotricks.http import Download, envelope, json_body, query_args, responds
 from audiotricks.schemas.auth import EmptyEnvelope
 from audiotricks.schemas.base import ErrorSchema
+from audiotricks.schemas.dumping import compile_dumper
 from audiotricks.schemas.history import (
     CreateHistorySchema,
     ExportQuery,
@@ -33,10 +34,12 @@ from audiotricks.schemas.history import (
 )
 
 item_data = HistoryItemDataSchema()
-item_schema = HistoryItemSchema()
-list_data = HistoryListDataSchema()
 import_data = ImportResultDataSchema()
 create_schema = CreateHistorySchema()
+# The read routes answer with the same schemas' fields through a cheaper dump (see dumping).
+dump_item_data = compile_dumper(HistoryItemDataSchema)
+dump_item = compile_dumper(HistoryItemSchema)
+dump_list_data = compile_dumper(HistoryListDataSchema)
 
 ETAG_HEADER = {"ETag": "Strong ETag of this revision of the item (for If-Match / If-None-Match)"}
 LIMIT_REACHED = (409, ErrorSchema, service.HistoryLimitReached.message)
@@ -87,14 +90,16 @@ def list_items(query: dict[str, Any]) -> tuple[Response, int]:
     """The caller's items, newest first, or with q the best matches first; keyset pages.
 
     Without q, pages are keyset on (createdAt, id): items created or deleted while paging never
-    make a page repeat or skip an older item. With q, pages are keyset on (rank, id). The cursor
-    is opaque, bound to the caller and to q; any other value is a 400 on cursor.
+    make a page repeat or skip an older item. With q, the caller's newest HISTORY_SEARCH_RANKED
+    matches (200 by default) come first, best match first; the older matches follow, newest
+    first (ranking reads each match's whole index entry, so it is bounded). The cursor is opaque,
+    bound to the caller and to q; any other value is a 400 on cursor.
     """
     if "q" in query:
         page = service.search_items(g.user, query["q"], query["limit"], query.get("cursor"))
     else:
         page = service.list_items(g.user, query["limit"], query.get("cursor"))
-    data = list_data.dump({"items": page.entries, "next_cursor": page.next_cursor})
+    data = dump_list_data({"items": page.entries, "next_cursor": page.next_cursor})
     return envelope("History", data)
 
 
@@ -143,13 +148,14 @@ def import_items(body: dict[str, Any]) -> tuple[Response, int]:
 @require_session
 def get_item(item_id: str) -> tuple[Response, int] | Response:
     """One item, with its ETag (If-None-Match with it gives 304)."""
-    item = service.get_item(g.user, item_id)
-    if request.if_none_match.contains_weak(item.etag.strip('"')):
+    item = service.read_item(g.user, item_id)
+    etag = service.etag(item)
+    if request.if_none_match.contains_weak(etag.strip('"')):
         response = Response(status=304)
-        response.headers["ETag"] = item.etag
+        response.headers["ETag"] = etag
         return response
-    data = item_data.dump({"item": service.describe(item)})
-    return _with_etag(envelope("History item", data), item.etag)
+    data = dump_item_data({"item": service.describe(item)})
+    return _with_etag(envelope("History item", data), etag)
 
 
 @bp.put("/<item_id>")
@@ -193,9 +199,9 @@ def export_item(item_id: str, query: dict[str, Any]) -> Response:
     Content-Disposition is an attachment with a file name made safe from the title (filename*
     for non-ASCII titles). srt and vtt need timed segments: without them, 409.
     """
-    item = service.get_item(g.user, item_id)
+    item = service.read_item(g.user, item_id)
     fmt = query["format"]
-    dumped = item_schema.dump(service.describe(item))
+    dumped = dump_item(service.describe(item))
     try:
         content, content_type = exports.render_export(dumped, fmt)
     except exports.NoTimedSegments:

@@ -44,6 +44,12 @@ SEARCH_OBJECTS = frozenset(
 )
 
 
+def etag_of(item_id: uuid.UUID, revision: int) -> str:
+    """The strong ETag of an item's revision (also for rows read without the ORM)."""
+    digest = hashlib.sha256(f"{item_id}:{revision}".encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
@@ -87,8 +93,7 @@ class HistoryItem(Base):
     @property
     def etag(self) -> str:
         """The strong ETag of this revision: opaque, quoted, changes with every update."""
-        digest = hashlib.sha256(f"{self.id}:{self.revision}".encode()).hexdigest()[:32]
-        return f'"{digest}"'
+        return etag_of(self.id, self.revision)
 
     def __repr__(self) -> str:  # never the title or the transcript: user content
         return f"<HistoryItem {self.id} user={self.user_id}>"

@@ -92,6 +92,22 @@ def test_snippet_shows_the_match_and_stays_short(
     assert len(by_title["Giant word"]) <= 240
 
 
+def test_snippet_finds_a_stemmed_or_capitalised_match_deep_in_the_transcript(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    filler = "lorem ipsum dolor sit amet " * 800
+    create(client, headers, minimal(filler + "Zebras crossed here. " + filler, title="Capital"))
+    create(client, headers, minimal(filler + "we held several meetings " + filler, title="Stem"))
+    create(client, headers, minimal(
+        filler + "the budget first " + filler + "then the hiring plan " + filler, title="Apart"
+    ))
+
+    assert "Zebras crossed" in search(client, headers, "zebra")["items"][0]["snippet"]
+    assert "meetings" in search(client, headers, "meeting")["items"][0]["snippet"]
+    # Words far apart: the passage shows the first of them.
+    assert "budget" in search(client, headers, "hiring budget")["items"][0]["snippet"]
+
+
 def test_search_pages_cover_every_match_once(
     client: FlaskClient, headers: dict[str, str]
 ) -> None:
