@@ -265,12 +265,12 @@ _READ_ITEM = select(*HistoryItem.__table__.columns).where(
 )
 
 
-def read_item(user: User, raw_id: str) -> Row[Any]:
+def read_item(user_id: uuid.UUID, raw_id: str) -> Row[Any]:
     """One of the user's items as a row (no ORM object, no transaction), for the read routes.
 
     The row has the model's attribute names, so :func:`describe` and :func:`etag` take it.
     """
-    rows = read_rows(_READ_ITEM, {"item_id": parse_item_id(raw_id), "user_id": user.id})
+    rows = read_rows(_READ_ITEM, {"item_id": parse_item_id(raw_id), "user_id": user_id})
     if not rows:
         raise HistoryItemNotFound()
     return rows[0]
@@ -414,12 +414,12 @@ _LIST_PAGE_AFTER = _LIST_PAGE.where(
 )
 
 
-def list_items(user: User, limit: int, cursor: str | None) -> Page:
+def list_items(user_id: uuid.UUID, limit: int, cursor: str | None) -> Page:
     """The user's items, newest ``created_at`` first, by keyset on ``(created_at, id)``."""
-    params: dict[str, Any] = {"user_id": user.id, "limit": limit + 1}
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
     statement = _LIST_PAGE
     if cursor is not None:
-        created_at, item_id = cursors.decode_list_cursor(_cursor_secret(), user.id, cursor)
+        created_at, item_id = cursors.decode_list_cursor(_cursor_secret(), user_id, cursor)
         statement = _LIST_PAGE_AFTER
         params.update(after_at=created_at, after_id=item_id)
     rows = read_rows(statement, params)
@@ -428,23 +428,23 @@ def list_items(user: User, limit: int, cursor: str | None) -> Page:
     if more:
         last = page[-1]
         next_cursor = cursors.encode_list_cursor(
-            _cursor_secret(), user.id, last.created_at, last.id
+            _cursor_secret(), user_id, last.created_at, last.id
         )
     return Page([_entry(row, search.tidy_snippet(row.preview or "")) for row in page], next_cursor)
 
 
-def search_items(user: User, words: str, limit: int, cursor: str | None) -> Page:
+def search_items(user_id: uuid.UUID, words: str, limit: int, cursor: str | None) -> Page:
     """The user's items matching every word of ``words``: the newest HISTORY_SEARCH_RANKED
     matches best first, then the older ones newest first (see :mod:`search`); keyset pages."""
     after = None
     if cursor is not None:
-        after = cursors.decode_search_cursor(_cursor_secret(), user.id, words, cursor)
+        after = cursors.decode_search_cursor(_cursor_secret(), user_id, words, cursor)
     ranked = current_config().history_search_ranked
 
     def find(connection: Connection) -> search.Found:
         with search.planned_per_statement(connection):
             return search.search_page(
-                connection, user.id, words, limit=limit, after=after, ranked=ranked
+                connection, user_id, words, limit=limit, after=after, ranked=ranked
             )
 
     found = read(find)
@@ -454,7 +454,7 @@ def search_items(user: User, words: str, limit: int, cursor: str | None) -> Page
     ]
     next_cursor = None
     if found.last is not None:
-        next_cursor = cursors.encode_search_cursor(_cursor_secret(), user.id, words, found.last)
+        next_cursor = cursors.encode_search_cursor(_cursor_secret(), user_id, words, found.last)
     return Page(entries, next_cursor)
 
 

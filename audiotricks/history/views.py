@@ -96,9 +96,9 @@ def list_items(query: dict[str, Any]) -> tuple[Response, int]:
     bound to the caller and to q; any other value is a 400 on cursor.
     """
     if "q" in query:
-        page = service.search_items(g.user, query["q"], query["limit"], query.get("cursor"))
+        page = service.search_items(g.user_id, query["q"], query["limit"], query.get("cursor"))
     else:
-        page = service.list_items(g.user, query["limit"], query.get("cursor"))
+        page = service.list_items(g.user_id, query["limit"], query.get("cursor"))
     data = dump_list_data({"items": page.entries, "next_cursor": page.next_cursor})
     return envelope("History", data)
 
@@ -148,7 +148,7 @@ def import_items(body: dict[str, Any]) -> tuple[Response, int]:
 @require_session
 def get_item(item_id: str) -> tuple[Response, int] | Response:
     """One item, with its ETag (If-None-Match with it gives 304)."""
-    item = service.read_item(g.user, item_id)
+    item = service.read_item(g.user_id, item_id)
     etag = service.etag(item)
     if request.if_none_match.contains_weak(etag.strip('"')):
         response = Response(status=304)
@@ -199,7 +199,7 @@ def export_item(item_id: str, query: dict[str, Any]) -> Response:
     Content-Disposition is an attachment with a file name made safe from the title (filename*
     for non-ASCII titles). srt and vtt need timed segments: without them, 409.
     """
-    item = service.read_item(g.user, item_id)
+    item = service.read_item(g.user_id, item_id)
     fmt = query["format"]
     dumped = dump_item(service.describe(item))
     try:
