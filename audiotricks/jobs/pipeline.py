@@ -161,7 +161,7 @@ def _client(job_run: Run, user: User) -> OpenAIClient:
 
     config = current_config()
     try:
-        stored = read_api_key(user, "openai")
+        stored = read_api_key(user.id, "openai")
     except (NotFound, StoredKeyUndecryptable):
         raise JobFailed("provider_key_missing") from None
     job_run.key_in_use = ("openai", stored.ciphertext)

@@ -232,7 +232,7 @@ def _client(job_run: Run, user: User) -> ElevenLabsClient:
 
     config = current_config()
     try:
-        stored = read_api_key(user, "elevenlabs")
+        stored = read_api_key(user.id, "elevenlabs")
     except (NotFound, StoredKeyUndecryptable):
         raise JobFailed("provider_key_missing", MESSAGES["provider_key_missing"]) from None
     job_run.key_in_use = ("elevenlabs", stored.ciphertext)

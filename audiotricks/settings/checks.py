@@ -72,7 +72,7 @@ def verify_key(user: User, provider: str) -> KeyCheck:
     NotFound when no key is stored; ProviderRequestFailed when the provider gave no answer about
     the key; KeyChangedDuringCheck when the key was replaced or removed meanwhile.
     """
-    stored = read_api_key(user, provider)
+    stored = read_api_key(user.id, provider)
     try:
         _ask_provider(provider, stored.api_key)
         valid = True

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
@@ -21,6 +23,9 @@ log = logging.getLogger(__name__)
 
 KEYRING_KEY = "audiotricks.keyring"
 PREFERENCES = ("preferred_language", "summary_quality", "settings_json")
+
+# A settings row to read from: the ORM object, or the plain values a session check read.
+SettingsRow = UserSettings | SimpleNamespace
 
 
 def keyring() -> Keyring:
@@ -66,21 +71,26 @@ def encrypted_column(provider: str) -> str:
 
 def user_settings(user: User) -> UserSettings:
     """The user's settings row; created with the defaults if it is somehow missing."""
-    settings = db.session.get(UserSettings, user.id)
+    return user_settings_by_id(user.id)
+
+
+def user_settings_by_id(user_id: uuid.UUID) -> UserSettings:
+    """The settings row of the user ``user_id``; created with the defaults if it is missing."""
+    settings = db.session.get(UserSettings, user_id)
     if settings is None:
-        db.session.add(UserSettings(user_id=user.id))
+        db.session.add(UserSettings(user_id=user_id))
         try:
             db.session.commit()
         except IntegrityError:  # a concurrent request created it first, or the account is gone
             db.session.rollback()
-        settings = db.session.get(UserSettings, user.id)
+        settings = db.session.get(UserSettings, user_id)
         if settings is None:
             # The foreign key refused the row: the account was deleted by a concurrent request.
             raise InvalidSession()
     return settings
 
 
-def key_status(settings: UserSettings, provider: str) -> KeyStatus:
+def key_status(settings: SettingsRow, provider: str) -> KeyStatus:
     """The masked status of one provider's key."""
     return KeyStatus(
         configured=getattr(settings, encrypted_column(provider)) is not None,
@@ -91,11 +101,11 @@ def key_status(settings: UserSettings, provider: str) -> KeyStatus:
     )
 
 
-def key_statuses(settings: UserSettings) -> dict[str, KeyStatus]:
+def key_statuses(settings: SettingsRow) -> dict[str, KeyStatus]:
     return {provider: key_status(settings, provider) for provider in PROVIDERS}
 
 
-def describe(settings: UserSettings) -> dict[str, Any]:
+def describe(settings: SettingsRow) -> dict[str, Any]:
     """The Settings object of the contract, in the shape ``SettingsSchema`` dumps."""
     return {
         "preferred_language": settings.preferred_language,
@@ -142,8 +152,8 @@ def update_settings(user: User, changes: dict[str, Any]) -> UserSettings:
     return settings
 
 
-def _log_event(message: str, event: str, user: User, provider: str) -> None:
-    log.info(message, extra={"event": event, "user_id": str(user.id), "provider": provider})
+def _log_event(message: str, event: str, user_id: uuid.UUID, provider: str) -> None:
+    log.info(message, extra={"event": event, "user_id": str(user_id), "provider": provider})
 
 
 def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
@@ -154,7 +164,7 @@ def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
     # Ciphertext, last4 and times in one statement, always all of them (see _write).
     columns = _key_columns(provider, ciphertext, api_key[-4:], now)
     _write_existing(settings, {**columns, "updated_at": now})
-    _log_event("api key stored", "api_key_stored", user, provider)
+    _log_event("api key stored", "api_key_stored", user.id, provider)
     _key_changed(user, provider)
     return KeyStatus(configured=True, last4=api_key[-4:], updated_at=now)
 
@@ -165,7 +175,7 @@ def remove_api_key(user: User, provider: str) -> KeyStatus:
     stored = getattr(UserSettings, encrypted_column(provider)).is_not(None)
     columns = _key_columns(provider, None, None, None)
     if _write(settings, {**columns, "updated_at": utcnow()}, stored):
-        _log_event("api key removed", "api_key_removed", user, provider)
+        _log_event("api key removed", "api_key_removed", user.id, provider)
     _key_changed(user, provider)
     return KeyStatus(configured=False, last4=None, updated_at=None)
 
@@ -193,14 +203,21 @@ def _key_columns(
     }
 
 
-def read_api_key(user: User, provider: str) -> StoredKey:
-    """The decrypted key; NotFound when none is stored, StoredKeyUndecryptable when it won't open."""
-    settings = user_settings(user)
+def read_api_key(
+    user_id: uuid.UUID, provider: str, settings: SettingsRow | None = None
+) -> StoredKey:
+    """The decrypted key; NotFound when none is stored, StoredKeyUndecryptable when it won't open.
+
+    ``settings`` is the user's settings row when the caller has already read it (a view has the
+    one its session check read); otherwise it is read here.
+    """
+    if settings is None:
+        settings = user_settings_by_id(user_id)
     ciphertext = getattr(settings, encrypted_column(provider))
     if ciphertext is None:
         raise NotFound("No API key stored for this provider")
     try:
-        api_key = keyring().decrypt(ciphertext, associated_data(user.id, provider))
+        api_key = keyring().decrypt(ciphertext, associated_data(user_id, provider))
     except DecryptionError as exc:
         # The reason (unknown key id, tampering, ...) is for operators; the client gets one sentence.
         log.warning(
@@ -208,13 +225,13 @@ def read_api_key(user: User, provider: str) -> StoredKey:
             exc,
             extra={
                 "event": "api_key_undecryptable",
-                "user_id": str(user.id),
+                "user_id": str(user_id),
                 "provider": provider,
                 "reason": type(exc).__name__,
             },
         )
         raise StoredKeyUndecryptable() from None
-    _log_event("api key read", "api_key_read", user, provider)
+    _log_event("api key read", "api_key_read", user_id, provider)
     status = key_status(settings, provider)
     return StoredKey(
         provider,

@@ -48,12 +48,21 @@ class KeyRevealDisabled(ApiError):
 UNDECRYPTABLE = (409, ErrorSchema, StoredKeyUndecryptable.message)
 
 
+def checked_settings() -> service.SettingsRow:
+    """The caller's settings row as their session check read it: no second query, no ORM object.
+
+    The ORM row when the check found none (it is created then) or the view attached the user.
+    """
+    settings = g.live_session.current_user().settings
+    return settings if settings is not None else service.user_settings_by_id(g.user_id)
+
+
 @bp.get("")
 @responds(200, SettingsEnvelope)
 @require_session
 def get_settings() -> tuple[Response, int]:
     """The caller's preferences and the status of their API keys."""
-    settings = service.user_settings(g.user)
+    settings = checked_settings()
     return envelope("Settings", settings_data.dump({"settings": service.describe(settings)}))
 
 
@@ -74,7 +83,7 @@ def update_settings(body: dict[str, Any]) -> tuple[Response, int]:
 @require_session
 def list_api_keys() -> tuple[Response, int]:
     """Which API keys are stored (configured, last four characters, update time), never the keys."""
-    statuses = service.key_statuses(service.user_settings(g.user))
+    statuses = service.key_statuses(checked_settings())
     return envelope("API key status", api_keys_data.dump({"api_keys": statuses}))
 
 
@@ -111,7 +120,7 @@ def read_api_key(provider: str) -> tuple[Response, int]:
     """
     if not current_config().api_key_reveal:
         raise KeyRevealDisabled()
-    stored = service.read_api_key(g.user, provider)
+    stored = service.read_api_key(g.user_id, provider, checked_settings())
     return envelope("API key", api_key_data.dump(stored))
 
 

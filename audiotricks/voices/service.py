@@ -123,7 +123,7 @@ def list_voices(user: User) -> list[dict[str, Any]]:
         voices: list[dict[str, Any]] = cached["voices"]
         return voices
     try:
-        stored = read_api_key(user, "elevenlabs")
+        stored = read_api_key(user.id, "elevenlabs")
     except NotFound:  # removed since the settings row was read
         raise NoElevenLabsKey() from None
     config = current_config()

@@ -361,6 +361,22 @@ def test_missing_settings_row_is_recreated_with_defaults(
     assert put(client, headers, {"summaryQuality": "concise"}).status_code == 200
 
 
+def test_key_reads_without_a_settings_row_create_it_and_find_no_key(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    """The key reads use the row the session check read; with none they fall back to the table."""
+    with app.app_context():
+        db.session.execute(text("DELETE FROM user_settings"))
+        db.session.commit()
+    listed = client.get(f"{URL}/api-keys", headers=headers)
+    assert listed.status_code == 200
+    assert listed.get_json()["data"]["apiKeys"]["openai"]["configured"] is False
+    assert client.get(f"{URL}/api-keys/openai", headers=headers).status_code == 404
+    with app.app_context():
+        count = db.session.execute(text("SELECT count(*) FROM user_settings")).scalar_one()
+    assert count == 1
+
+
 def test_settings_of_an_account_deleted_meanwhile_are_a_401_not_a_500(app: Flask) -> None:
     """A request whose account another request deleted finds no settings row and cannot create
     one (the foreign key refuses it): its session is gone, which is what it is told."""
