@@ -173,7 +173,8 @@ def request_secrets() -> list[str]:
     try:
         authorization = request.headers.get("Authorization", "")
         found |= {authorization, authorization.partition(" ")[2].strip()}
-        if request.mimetype == "application/json":
+        # No Content-Type, no body to look into (and its parsing is skipped on every GET).
+        if "Content-Type" in request.headers and request.mimetype == "application/json":
             # Already read and cached by the time anything logs; Flask bounds it by
             # MAX_CONTENT_LENGTH, and the view reads the same cached bytes.
             found |= body_secrets(request.get_data(cache=True))
@@ -196,11 +197,13 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         # Short values would redact ordinary words, and no configured secret is that short.
         self.secrets = {s for s in secrets if s and len(s) >= 8}
+        self._ordered = sorted(self.secrets, key=len, reverse=True)
 
     def ordered_secrets(self, secrets: Iterable[str] = ()) -> list[str]:
         """The configured secrets and ``secrets``, longest first, so that a secret containing
         another is replaced whole."""
-        return sorted(self.secrets.union(secrets), key=len, reverse=True)
+        extra = set(secrets) - self.secrets
+        return sorted([*self._ordered, *extra], key=len, reverse=True) if extra else self._ordered
 
     def redact_text(self, text: str, secrets: Iterable[str] = ()) -> str:
         return self._redact_text(text, self.ordered_secrets(secrets))
@@ -388,6 +391,13 @@ def configure_logging(config: Config) -> None:
     root.addHandler(handler)
     known = config.log_level in logging.getLevelNamesMapping()
     root.setLevel(config.log_level if known else "INFO")  # validate() reports a bad one
+    # No formatter here writes where a record was made (file, line, function), nor its thread or
+    # process: the logging module's documented switches spare it finding them for every record
+    # (a walk up the stack, among others), which the access line would pay on every request.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Alembic announces each of its plugins at INFO whenever Flask-Migrate loads it.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

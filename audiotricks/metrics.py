@@ -60,15 +60,32 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+# (endpoint, method, status) -> its request counter and latency histogram. labels() takes a lock
+# and builds its key on every call; the label sets are few (endpoints, known methods, statuses).
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _request_series(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    key = (endpoint, method, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (
+            REQUESTS.labels(endpoint, method, str(status)),
+            LATENCY.labels(endpoint, method),
+        )
+    return series
+
+
 def _record(response: Response) -> Response:
     # Unmatched URLs share one label: a client cannot create a time series per random path.
     endpoint = request.endpoint or "unmatched"
     method = request.method if request.method in KNOWN_METHODS else "other"
     status = response.status_code
-    REQUESTS.labels(endpoint, method, str(status)).inc()
+    requests, latency = _request_series(endpoint, method, status)
+    requests.inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     if status == 429:
         RATE_LIMITED.labels(endpoint).inc()
     elif endpoint == LOGIN_ENDPOINT:

@@ -20,6 +20,7 @@ from audiotricks import __version__
 from audiotricks.errors import HTTP_MESSAGES
 from audiotricks.http import Download
 from audiotricks.schemas.base import ErrorSchema
+from audiotricks.security_headers import docs_headers
 
 bp = Blueprint("docs", __name__)
 
@@ -200,7 +201,7 @@ DOCS_PAGE = """<!doctype html>
 @bp.get("/docs")
 def docs_page() -> Response:
     """Interactive docs (Swagger UI), every asset served from this app."""
-    return Response(DOCS_PAGE, mimetype="text/html")
+    return docs_headers(Response(DOCS_PAGE, mimetype="text/html"))
 
 
 @bp.get("/docs/docs.js")

@@ -8,8 +8,13 @@ belong to the reverse proxy and to an app that has cookies. The whole policy fit
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from audiotricks.config import Config
 
@@ -23,7 +28,6 @@ DOCS_CSP = (
     "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-DOCS_ENDPOINT = "api.docs.docs_page"
 
 HSTS = "max-age=31536000; includeSubDomains"
 
@@ -56,19 +60,41 @@ def response_headers(production: bool, docs: bool = False) -> dict[str, str]:
     return headers
 
 
+class SecurityHeaders:
+    """WSGI middleware adding the security headers to every response the app sends, errors included.
+
+    Each is added only when the response lacks it (the docs page sets its own policy), and any
+    ``X-Powered-By`` is dropped. Done on the header list the app hands to the server, once per
+    response: a Flask response hook setting them one by one cost about ten times as much.
+    """
+
+    def __init__(self, app: WSGIApplication, headers: dict[str, str]):
+        self.app = app
+        self.headers = [(name.lower(), name, value) for name, value in headers.items()]
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            if "x-powered-by" in present:
+                headers[:] = [h for h in headers if h[0].lower() != "x-powered-by"]
+            headers.extend((name, value) for key, name, value in self.headers if key not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
 def init_security_headers(app: Flask, config: Config) -> None:
     """Add the headers to every response, errors included; HSTS only in production."""
-    # Built once: the same two header sets serve every response.
-    api_headers = response_headers(config.is_production)
-    docs_headers = response_headers(config.is_production, docs=True)
-
-    @app.after_request
-    def add_security_headers(response: Response) -> Response:
-        response.headers.update(docs_headers if request.endpoint == DOCS_ENDPOINT else api_headers)
-        response.headers.pop("X-Powered-By", None)
-        return response
-
+    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        app.wsgi_app, response_headers(config.is_production)
+    )
     neutralise_server_header()
+
+
+def docs_headers(response: Response) -> Response:
+    """The docs page's own policy (it loads a script and styles), which the middleware keeps."""
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
 
 
 def _server_name(_handler: object) -> str:

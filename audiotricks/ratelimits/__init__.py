@@ -185,10 +185,22 @@ def _route_limits(config: Config) -> dict[str, dict[str, Any]]:
     }
 
 
+class ApiLimiter(Limiter):
+    """Flask-Limiter, consulted only for requests to /api/ (preflights excepted).
+
+    Its request hook otherwise does its bookkeeping (exemption scopes, the request's context)
+    before its filters tell it that ``/health`` is exempt.
+    """
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if not _not_api():
+            super()._check_request_limit(callable_name, in_middleware)
+
+
 def init_rate_limits(app: Flask, config: Config) -> Limiter:
     """Build this app's Limiter and apply the limits its views declare (after blueprints)."""
     storage_options = REDIS_OPTIONS if config.ratelimit_storage_uri.startswith("redis") else {}
-    limiter = Limiter(
+    limiter = ApiLimiter(
         key_func=client_ip,
         default_limits=[config.ratelimit_default],
         default_limits_exempt_when=_not_api,
@@ -204,9 +216,6 @@ def init_rate_limits(app: Flask, config: Config) -> Limiter:
         request_identifier=_request_identity,
         enabled=config.ratelimit_enabled,
     )
-    # Nothing outside /api/ (and no preflight) is limited: say so before Flask-Limiter resolves
-    # and parses the limits of the route, which it would otherwise do for every /health.
-    limiter.request_filter(_not_api)
     # Registered before the Limiter's own hook, so they run after it (Flask runs them in reverse).
     app.after_request(_retry_after_only_when_limited)
     app.after_request(_rate_limit_headers)

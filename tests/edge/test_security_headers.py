@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask, Response
 from flask.testing import FlaskClient
 
 from audiotricks import create_app
@@ -101,3 +102,34 @@ def test_production_refuses_the_debugger(
     with pytest.raises(ConfigError, match="FLASK_DEBUG"):
         create_app(production)
     create_app(make_config(database_url))  # development may debug
+
+
+def test_each_header_is_sent_once_a_view_may_set_its_own_and_x_powered_by_is_dropped(
+    app: Flask,
+) -> None:
+    """The headers are added to the list the app hands to the server: once each, and only where
+    the response has none of that name (the docs page's own policy is kept, whatever case)."""
+
+    @app.get("/own-headers")
+    def own_headers() -> Response:
+        response = Response("x")
+        response.headers["x-frame-options"] = "SAMEORIGIN"
+        response.headers["X-Powered-By"] = "PHP/5.4"
+        return response
+
+    @app.get("/boom")
+    def boom() -> Response:
+        raise RuntimeError("unhandled")
+
+    client = app.test_client()
+    own = client.get("/own-headers")
+    names = [name.lower() for name, _ in own.headers]
+    assert names.count("x-frame-options") == 1
+    assert own.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "X-Powered-By" not in own.headers
+    assert own.headers["Content-Security-Policy"] == API_CSP
+    for response in (client.get("/health"), client.get("/boom")):
+        names = [name.lower() for name, _ in response.headers]
+        assert len(names) == len(set(names)), names
+        assert_common(response)
+    assert client.get("/boom").status_code == 500
