@@ -15,8 +15,10 @@ Every change of a job's state is one conditional ``UPDATE``; the row count says 
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
+import shutil
 import socket
 import uuid
 from dataclasses import dataclass
@@ -263,6 +265,29 @@ def cancel_job(user: User, job_id: uuid.UUID) -> Job:
     return job
 
 
+def scratch_folders(job_id: uuid.UUID, upload_path: str | None) -> list[str]:
+    """The scratch folders runs of the job made (``job-<id>-*``, beside its upload or its audio)."""
+    from audiotricks.jobs.speech import audio_dir
+
+    places = {audio_dir()} | ({os.path.dirname(upload_path)} if upload_path else set())
+    return [
+        path
+        for place in places
+        for path in glob.glob(os.path.join(glob.escape(place), f"job-{job_id}-*"))
+        if os.path.isdir(path)
+    ]
+
+
+def remove_scratch(job_id: uuid.UUID, upload_path: str | None) -> None:
+    """Delete what a run whose worker died (SIGKILL, a lost host) left in its scratch folders.
+
+    A run removes its own folder when it ends; one killed cannot, and the sweep that takes the
+    job from it removes the folder instead, once its lease has expired (no live run holds it).
+    """
+    for path in scratch_folders(job_id, upload_path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def remove_upload(job_id: uuid.UUID, path: str | None) -> None:
     """Delete a job's uploaded audio (if still there) and forget its path."""
     if path:
@@ -469,6 +494,8 @@ def sweep(queue: Queue) -> SweepResult:
         db.session.commit()
         if not changed:
             continue  # the worker renewed it, or another sweep got there first
+        # Before the job is sent again: a later run's own folder is made only once it claims it.
+        remove_scratch(job_id, upload)
         if values["status"] == "failed":
             result.failed += 1
             remove_upload(job_id, upload)

@@ -58,6 +58,15 @@ def upload_files(app: Flask) -> list[str]:
     )
 
 
+def scratch_left(app: Flask, job_id: uuid.UUID) -> list[str]:
+    """Scratch folders of the job's runs still on disk (beside the uploads, or with the audio)."""
+    from audiotricks.jobs.service import scratch_folders
+
+    uploads = app.extensions["audiotricks.config"].upload_dir
+    with app.app_context():
+        return scratch_folders(job_id, os.path.join(uploads, "any.upload"))
+
+
 def multipart(
     fields: dict[str, str], audio: bytes, name: str, boundary: str = "b0und4ry"
 ) -> tuple[bytes, str]:

@@ -20,6 +20,7 @@ from tests.jobs.helpers import (
     audio_bytes,
     jobs_rows,
     multipart,
+    scratch_left,
     store_key,
     upload_files,
 )
@@ -262,6 +263,8 @@ def test_a_worker_killed_mid_job_leaves_it_to_another(app, client, user, standin
     with app.app_context():
         items = db.session.scalars(select(HistoryItem.id)).all()
     assert [str(item) for item in items] == [job["historyId"]]
+    # The killed run's scratch folder went with the sweep; the last run removed its own.
+    assert scratch_left(app, row.id) == []
 
 
 @pytest.mark.parametrize("job_settings", [{"jobs_max_attempts": 1}])
@@ -273,6 +276,8 @@ def test_a_job_whose_attempts_are_used_up_fails_with_internal(
     assert job["status"] == "failed"
     assert job["error"]["code"] == "internal"
     assert no_uploads(app)
+    [row] = jobs_rows(app)
+    assert scratch_left(app, row.id) == []
 
 
 def test_ctrl_c_gives_running_jobs_back_to_the_queue(app, client, user, standin, workers, tmp_path):
