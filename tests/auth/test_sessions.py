@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from audiotricks.auth.service import SESSION_TOUCH_INTERVAL
-from audiotricks.extensions import db
+from audiotricks.extensions import SESSION_CHECK_BIND, db
 from audiotricks.models import utcnow
 from tests.conftest import PASSWORD
 from tests.helpers import session_column, session_id, set_session
@@ -208,6 +208,34 @@ def test_session_check_is_one_statement(app, client, auth):
 
     assert len(statements) == 1, statements
     assert statements[0].lstrip().upper().startswith("SELECT")
+
+
+def test_a_touch_does_not_wait_for_the_disk_and_leaves_the_connection_as_it_was(app, client, auth):
+    """On PostgreSQL the touch turns synchronous_commit off for its own transaction only."""
+    token = auth.signup()
+    sid = session_id(token)
+    set_session(app, sid, last_used_at=utcnow() - SESSION_TOUCH_INTERVAL - timedelta(seconds=1))
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engines[SESSION_CHECK_BIND]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert me_status(client, auth, token) == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    [touch] = [statement for statement in statements if statement.lstrip().upper().startswith("UPDATE")]
+    assert session_column(app, sid, "last_used_at") > utcnow() - timedelta(seconds=5)
+    if engine.dialect.name != "postgresql":
+        assert "set_config" not in touch
+        return
+    assert "set_config" in touch
+    with engine.connect() as connection:  # the pool's connection the touch ran on
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
 
 
 @pytest.mark.parametrize("column", ["revoked_at", "expires_at"])
