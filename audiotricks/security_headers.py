@@ -2,7 +2,8 @@
 
 flask-talisman was considered and not used: its last release is from 2023, it has no
 Cross-Origin-Opener/Resource-Policy, and it redirects to HTTPS and rewrites cookie flags, which
-belong to the reverse proxy and to an app that has cookies. The whole policy fits in one hook.
+belong to the reverse proxy and to an app that has cookies. The whole policy fits in one small
+WSGI middleware.
 """
 
 from __future__ import annotations
