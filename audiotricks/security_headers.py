@@ -51,9 +51,9 @@ COMMON_HEADERS = {
 }
 
 
-def response_headers(production: bool, docs: bool = False) -> dict[str, str]:
-    """The security headers of one response (also used for gunicorn's own error answers)."""
-    headers = {**COMMON_HEADERS, "Content-Security-Policy": DOCS_CSP if docs else API_CSP}
+def response_headers(production: bool) -> dict[str, str]:
+    """The security headers of every response (also used for gunicorn's own error answers)."""
+    headers = {**COMMON_HEADERS, "Content-Security-Policy": API_CSP}
     if production:
         # Only over TLS (at the proxy) does HSTS mean anything; in development it would pin
         # localhost to HTTPS in the developer's browser.
