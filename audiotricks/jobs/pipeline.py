@@ -224,7 +224,7 @@ def _summarize(
     from audiotricks.settings.service import user_settings
 
     config = current_config()
-    settings = user_settings(user)
+    settings = user_settings(user.id)
     job_run.progress("summarizing", progress)
     job_run.check()
     with _client(job_run, user) as client:

@@ -91,7 +91,7 @@ def check_can_start(user: User) -> None:
     """Refuse before any upload is read: no OpenAI key stored, or already at the cap."""
     from audiotricks.settings.service import user_settings
 
-    if user_settings(user).openai_key_encrypted is None:
+    if user_settings(user.id).openai_key_encrypted is None:
         raise NoOpenAIKey()
     if active_count(user.id) >= current_config().jobs_max_active:
         raise TooManyActiveJobs()

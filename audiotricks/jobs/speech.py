@@ -166,7 +166,7 @@ def create_speech(user: User, queue: Queue, body: dict[str, Any]) -> Job:
     from audiotricks.settings.service import user_settings
     from audiotricks.voices.service import NoElevenLabsKey
 
-    if user_settings(user).elevenlabs_key_encrypted is None:
+    if user_settings(user.id).elevenlabs_key_encrypted is None:
         raise NoElevenLabsKey()
     item = history.get_item(user, str(body["history_id"]))
     source = body["source"]

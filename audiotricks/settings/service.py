@@ -69,12 +69,7 @@ def encrypted_column(provider: str) -> str:
     return f"{provider}_key_encrypted"
 
 
-def user_settings(user: User) -> UserSettings:
-    """The user's settings row; created with the defaults if it is somehow missing."""
-    return user_settings_by_id(user.id)
-
-
-def user_settings_by_id(user_id: uuid.UUID) -> UserSettings:
+def user_settings(user_id: uuid.UUID) -> UserSettings:
     """The settings row of the user ``user_id``; created with the defaults if it is missing."""
     settings = db.session.get(UserSettings, user_id)
     if settings is None:
@@ -145,7 +140,7 @@ def _write_existing(settings: UserSettings, values: dict[str, Any]) -> None:
 
 def update_settings(user: User, changes: dict[str, Any]) -> UserSettings:
     """Apply the given preferences; those not given keep their value."""
-    settings = user_settings(user)
+    settings = user_settings(user.id)
     values = {name: changes[name] for name in PREFERENCES if name in changes}
     # The time too when the values did not change: the user saved.
     _write_existing(settings, {**values, "updated_at": utcnow()})
@@ -158,7 +153,7 @@ def _log_event(message: str, event: str, user_id: uuid.UUID, provider: str) -> N
 
 def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
     """Encrypt and store the key, replacing any earlier one."""
-    settings = user_settings(user)  # the row exists before it is updated
+    settings = user_settings(user.id)  # the row exists before it is updated
     now = utcnow()
     ciphertext = keyring().encrypt(api_key, associated_data(user.id, provider))
     # Ciphertext, last4 and times in one statement, always all of them (see _write).
@@ -171,7 +166,7 @@ def store_api_key(user: User, provider: str, api_key: str) -> KeyStatus:
 
 def remove_api_key(user: User, provider: str) -> KeyStatus:
     """Forget the key; removing one that is not there is not an error."""
-    settings = user_settings(user)
+    settings = user_settings(user.id)
     stored = getattr(UserSettings, encrypted_column(provider)).is_not(None)
     columns = _key_columns(provider, None, None, None)
     if _write(settings, {**columns, "updated_at": utcnow()}, stored):
@@ -212,7 +207,7 @@ def read_api_key(
     one its session check read); otherwise it is read here.
     """
     if settings is None:
-        settings = user_settings_by_id(user_id)
+        settings = user_settings(user_id)
     ciphertext = getattr(settings, encrypted_column(provider))
     if ciphertext is None:
         raise NotFound("No API key stored for this provider")

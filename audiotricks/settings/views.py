@@ -54,7 +54,7 @@ def checked_settings() -> service.SettingsRow:
     The ORM row when the check found none (it is created then) or the view attached the user.
     """
     settings = g.live_session.current_user().settings
-    return settings if settings is not None else service.user_settings_by_id(g.user_id)
+    return settings if settings is not None else service.user_settings(g.user_id)
 
 
 @bp.get("")

@@ -114,7 +114,7 @@ def forget_voices(user_id: uuid.UUID) -> None:
 
 def list_voices(user: User) -> list[dict[str, Any]]:
     """The user's voices as the contract shows them, from the cache or from ElevenLabs."""
-    ciphertext = user_settings(user).elevenlabs_key_encrypted
+    ciphertext = user_settings(user.id).elevenlabs_key_encrypted
     if ciphertext is None:
         raise NoElevenLabsKey()
     fingerprint = _fingerprint(ciphertext)

@@ -14,7 +14,6 @@ from sqlalchemy import text
 
 from audiotricks.errors import InvalidSession
 from audiotricks.extensions import db
-from audiotricks.models import User
 from audiotricks.schemas.languages import ISO_639_1_CODES
 from audiotricks.settings import service
 from tests.conftest import AuthActions
@@ -381,4 +380,4 @@ def test_settings_of_an_account_deleted_meanwhile_are_a_401_not_a_500(app: Flask
     """A request whose account another request deleted finds no settings row and cannot create
     one (the foreign key refuses it): its session is gone, which is what it is told."""
     with app.test_request_context(), pytest.raises(InvalidSession):
-        service.user_settings(User(id=uuid.uuid4()))
+        service.user_settings(uuid.uuid4())
