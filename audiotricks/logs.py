@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 from audiotricks.config import Config, parse_key
+from audiotricks.fast_json import dumps_line
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
@@ -322,8 +323,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        # json escapes every control character, so a value can never end the line.
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # Every control character is escaped, so a value can never end the line.
+        return dumps_line(entry)
 
 
 class ConsoleFormatter(logging.Formatter):

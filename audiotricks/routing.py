@@ -1,4 +1,5 @@
-"""The Flask class of the app: routing that never redirects and a bodiless answer to OPTIONS.
+"""The Flask class of the app: routing that never redirects, a bodiless answer to OPTIONS, and
+JSON written by orjson (see :mod:`audiotricks.fast_json`).
 
 - No slash merging: Werkzeug answered ``/api/v1//auth/me`` with a 308 whose ``Location`` it built
   from the request's ``Host`` header (``Host: evil.example`` sent the client to evil.example).
@@ -19,6 +20,8 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.routing import Map
 
+from audiotricks.fast_json import FastJSONProvider
+
 
 class StrictMap(Map):
     """Werkzeug's URL map with slash merging off (it is on by default)."""
@@ -36,6 +39,7 @@ def _is_coroutine_function(func: Callable[..., Any]) -> bool:
 
 class AudioTricksFlask(Flask):
     url_map_class = StrictMap
+    json_provider_class = FastJSONProvider
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # Flask asks, for every hook and view of every request, whether it is a coroutine
