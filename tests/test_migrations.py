@@ -224,6 +224,49 @@ def test_0005_leaves_existing_addresses_unverified_and_downgrades_cleanly(app):
         upgrade()
 
 
+def test_0007_computes_the_preview_of_existing_items_and_keeps_it_current(app):
+    """Items written under 0006 get their preview on upgrade; a transcript rewritten later
+    rewrites it; down again drops only the column."""
+    from flask_migrate import downgrade, upgrade
+
+    user_id, item_id = uuid.uuid4(), uuid.uuid4()
+    transcript = "é" + "word " * 200  # longer than the preview, not only ASCII
+    with app.app_context():
+        downgrade(revision="0006_voices")
+        assert "preview" not in {c["name"] for c in inspect(db.engine).get_columns("history_items")}
+        db.session.add(User(id=user_id, email="p@example.com", username="P", username_key="p",
+                            password_hash="x"))
+        db.session.flush()
+        db.session.execute(
+            text(
+                "INSERT INTO history_items (id, user_id, title, word_count, transcript_text,"
+                " segments, processing_options, created_at, updated_at, revision)"
+                " VALUES (:id, :user_id, 't', 200, :text, '[]', '{}', :now, :now, 1)"
+            ).bindparams(bindparam("id", type_=Uuid()), bindparam("user_id", type_=Uuid()),
+                         bindparam("now", type_=UtcDateTime())),
+            {"id": item_id, "user_id": user_id, "text": transcript, "now": utcnow()},
+        )
+        db.session.commit()
+
+        upgrade()
+        preview = select(HistoryItem.preview).where(HistoryItem.id == item_id)
+        assert db.session.scalar(preview) == transcript[:400]
+        db.session.execute(
+            text("UPDATE history_items SET transcript_text = 'new words' WHERE id = :id")
+            .bindparams(bindparam("id", type_=Uuid())), {"id": item_id},
+        )
+        db.session.commit()
+        assert db.session.scalar(preview) == "new words"
+        db.session.rollback()  # its read lock would hold up the downgrade's ALTER TABLE
+
+        downgrade(revision="0006_voices")
+        assert "preview" not in {c["name"] for c in inspect(db.engine).get_columns("history_items")}
+        kept = db.session.execute(text("SELECT transcript_text FROM history_items")).scalars()
+        assert kept.all() == ["new words"]
+        db.session.commit()
+        upgrade()
+
+
 # --- 0002: credentials versions and normalised emails, on a database of the previous release ---
 
 NFD_JOSE = "jose\u0301@example.com"  # "josé" with a combining accent

@@ -37,9 +37,6 @@ from sqlalchemy.types import Float, Integer, Text, Uuid
 
 from audiotricks.models import UtcDateTime
 
-# A list entry's preview when there is no search: the transcript's beginning (read in SQL, so a
-# list never loads whole transcripts).
-PREVIEW_CHARS = 400
 # Snippets are passages, never the whole text: the engines cut at words, this caps the characters
 # (one "word" may be a very long run of letters).
 SNIPPET_MAX = 240
@@ -187,10 +184,10 @@ class _Search:
 
 _HIT_COLUMNS = {"id": Uuid(), "score": Float(), "created_at": UtcDateTime()}
 # A HistoryEntry's columns, as audiotricks.history.service reads them for the plain list.
-_ENTRY_SQL = f"""h.id AS id, h.title AS title, h.language AS language,
+_ENTRY_SQL = """h.id AS id, h.title AS title, h.language AS language,
     h.duration_seconds AS duration_seconds, h.word_count AS word_count,
     h.summary IS NOT NULL AS has_summary, h.audio_path IS NOT NULL AS has_audio,
-    substr(h.transcript_text, 1, {PREVIEW_CHARS}) AS preview,
+    h.preview AS preview,
     h.created_at AS created_at, h.updated_at AS updated_at"""
 _ENTRY_COLUMNS = {"id": Uuid(), "created_at": UtcDateTime(), "updated_at": UtcDateTime()}
 

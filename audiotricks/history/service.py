@@ -363,13 +363,13 @@ _ENTRY_COLUMNS = (
     HistoryItem.word_count,
     HistoryItem.summary.is_not(None).label("has_summary"),
     HistoryItem.audio_path.is_not(None).label("has_audio"),
-    func.substr(HistoryItem.transcript_text, 1, search.PREVIEW_CHARS).label("preview"),
+    HistoryItem.preview,
     HistoryItem.created_at,
     HistoryItem.updated_at,
 )
 
 
-def _entry(row: Row[Any], snippet: str | None) -> dict[str, Any]:
+def _entry(row: Any, snippet: str | None) -> dict[str, Any]:  # a row of _ENTRY_COLUMNS
     return {
         "id": row.id,
         "title": row.title,

@@ -13,7 +13,17 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Computed,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,6 +36,9 @@ if TYPE_CHECKING:
 JsonValue = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 CLIENT_ID_CONSTRAINT = "uq_history_items_user_id_client_id"
+# A list entry's preview: the transcript's first characters, kept by the database beside the row.
+PREVIEW_CHARS = 400
+PREVIEW_SQL = f"substr(transcript_text, 1, {PREVIEW_CHARS})"
 LIST_INDEX = "ix_history_items_user_id_created_at_id"
 
 # Database-maintained search objects the models do not declare (created by the migration).
@@ -78,6 +91,10 @@ class HistoryItem(Base):
     source_file_name: Mapped[str | None] = mapped_column(String(255))
     source_file_size: Mapped[int | None] = mapped_column(BigInteger)
     transcript_text: Mapped[str] = mapped_column(Text)
+    # Computed by the database on every write of transcript_text (never written by the app). On
+    # PostgreSQL it is stored, so a list page reads a short column instead of decompressing the
+    # beginning of each transcript from TOAST; on SQLite (no TOAST) it is computed when read.
+    preview: Mapped[str] = mapped_column(Text, Computed(PREVIEW_SQL, persisted=True))
     segments: Mapped[list[dict[str, Any]]] = mapped_column(JsonValue, default=list)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JsonValue)
     processing_options: Mapped[dict[str, Any]] = mapped_column(JsonValue, default=dict)
