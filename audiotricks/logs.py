@@ -25,8 +25,9 @@ REDACTED = "[REDACTED]"
 # A record attribute naming extra fields whose values the app built itself from nothing a client
 # or a secret can put there (a status code, an id from the database): the filter skips them.
 SAFE_FIELDS_ATTR = "_redaction_safe"
-# The access line's fields of that kind; method, path, user agent and the message are redacted.
-_ACCESS_SAFE_FIELDS = frozenset({"event", "status", "duration_ms", "user_id"})
+# The access line's fields of that kind (the client's address is the socket's, or one a trusted
+# proxy gave that parsed as an address); method, path, user agent and the message are redacted.
+_ACCESS_SAFE_FIELDS = frozenset({"event", "status", "duration_ms", "user_id", "client_ip"})
 # Longest text of one field (message, extra value, traceback) that is scrubbed and written; the rest
 # is cut. No log line needs more, and it bounds the work a huge client-controlled value can cause.
 REDACT_MAX_CHARS = 8192
@@ -62,8 +63,9 @@ _VALUE_PATTERNS = (
     (("bearer",), re.compile(r"(?i)\b(bearer)\s++[A-Za-z0-9._~+/=-]{6,}+"), r"\1 " + REDACTED),
     # Provider keys: OpenAI's sk-… and the like.
     (("sk-",), re.compile(r"\bsk-[A-Za-z0-9_-]{6,}+"), REDACTED),
-    # The password of a URL such as postgresql://user:password@host/db, whatever the scheme.
-    (("://",), re.compile(r"://([^\s:/@]++):[^\s@/]++@"), r"://\1:" + REDACTED + "@"),
+    # The password of a URL such as postgresql://user:password@host/db (or redis://:password@host:
+    # no user), whatever the scheme.
+    (("://",), re.compile(r"://([^\s:/@]*+):[^\s@/]++@"), r"://\1:" + REDACTED + "@"),
     # key=value / "key": "value" pairs of sensitive names inside free text. What comes before the
     # name (api_key's "api_", a quote) is kept as it is, so the match starts at the name itself.
     (
@@ -74,6 +76,14 @@ _VALUE_PATTERNS = (
         ),
         r"\1" + REDACTED,
     ),
+)
+# Any word of the patterns above, in lowercase ASCII text: most strings logged (a method, a path, a
+# user agent) hold none, and one search settles that for all the patterns at once. Literal
+# alternatives only, so the search is linear too; on longer text the regex engine trying each word
+# at each position is slower than a plain substring search per word, so it is not used there.
+_QUICK_CHECK_MAX = 512
+_ANY_WORD = re.compile(
+    "|".join(re.escape(word) for word in ("eyj", *(w for ws, _, _ in _VALUE_PATTERNS for w in ws)))
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -96,6 +106,8 @@ def cut_text(text: str, limit: int, secrets: Sequence[str] = ()) -> str:
 def redact_shapes(text: str) -> str:
     """``text`` with JWTs, Bearer credentials, ``sk-`` keys, URL passwords and ``key=value`` secrets
     replaced; linear in the length of ``text``."""
+    if len(text) <= _QUICK_CHECK_MAX and text.isascii() and not _ANY_WORD.search(text.lower()):
+        return text
     if "eyJ" in text:
         text = _JWT.sub(lambda match: REDACTED if match["rest"] else match[0], text)
     # Only ASCII text is checked first: ignoring case, a pattern also matches a few non-ASCII

@@ -497,3 +497,25 @@ def test_fields_marked_safe_are_left_alone_and_others_still_redacted(
     assert line["event"] == "x"
     assert line["note"] == "[REDACTED]"
     assert "_redaction_safe" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("/api/v1/x/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "c2lnbmF0dXJl"),
+        ("BEARER opaque-token-value", "opaque-token-value"),
+        ("/keys/sk-proj-abcdefghij", "abcdefghij"),
+        ("redis://:pass-word-1@cache:6379/0", "pass-word-1"),
+        ("/reset?Token=abcdef123456", "abcdef123456"),
+        ("/x?API-KEY=abcdef123456", "abcdef123456"),
+        ("PaSsWoRd: hunter2hunter2", "hunter2hunter2"),
+        ("pa\u017fsword=hunter2hunter2", "hunter2hunter2"),  # non-ASCII: every pattern is tried
+    ],
+)
+def test_short_text_is_redacted_in_every_shape(text: str, secret: str) -> None:
+    """Short strings (a path, a user agent) take a quicker first check; it misses no shape."""
+    from audiotricks.logs import REDACTED, redact_shapes
+
+    redacted = redact_shapes(text)
+    assert secret not in redacted and REDACTED in redacted
+    assert redact_shapes("/api/v1/history?limit=20") == "/api/v1/history?limit=20"
