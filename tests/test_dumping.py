@@ -104,3 +104,23 @@ def test_a_schema_with_dump_hooks_is_refused() -> None:
 
     with pytest.raises(TypeError):
         compile_dumper(Hooked)
+
+
+def test_objects_dump_as_marshmallow_dumps_them() -> None:
+    """Attributes of plain objects and ORM rows, nested too, as ``/me`` dumps its user."""
+    from types import SimpleNamespace
+
+    from audiotricks.models import User, UserSettings
+    from audiotricks.schemas.auth import CurrentUserDataSchema
+
+    settings = {"preferred_language": "fr", "summary_quality": "high", "settings_json": {"a": 1}}
+    values = {"id": uuid.uuid4(), "email": "a@example.com", "username": "A", "is_active": True,
+              "email_verified": False, "created_at": MOMENT, "updated_at": MOMENT,
+              "last_login_at": None}
+    orm_user = User(**values, settings=UserSettings(**settings))
+    for user in (SimpleNamespace(**values, settings=SimpleNamespace(**settings)),
+                 SimpleNamespace(**values, settings=None), orm_user):
+        data = {"user": user}
+        dumped = compile_dumper(CurrentUserDataSchema)(data)
+        assert dumped == CurrentUserDataSchema().dump(data)
+        assert dumped["user"]["lastLoginAt"] is None

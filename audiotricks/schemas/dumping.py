@@ -4,13 +4,14 @@ The history routes answer pages of up to 100 entries and items with thousands of
 segments; marshmallow's ``dump`` walks every value through several calls (value lookup, defaults,
 ``_serialize``), the largest Python cost of those routes. :func:`compile_dumper` reads a schema's
 declared fields once (attribute, data key, type) and returns a function that converts a mapping
-with one small function per field. The schema stays the one description of the answer: the OpenAPI
+(or an object's attributes, as marshmallow reads them) with one small function per field. The schema stays the one description of the answer: the OpenAPI
 document is generated from it, and the answer's keys come from it (a test compares both dumps).
 A field type not known here is dumped by the field itself.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from marshmallow import Schema, fields
 
 from audiotricks.schemas.base import Timestamp
 
-Dumper = Callable[[Mapping[str, Any]], dict[str, Any]]
+Dumper = Callable[[Any], dict[str, Any]]
 _Convert = Callable[[Any], Any]
 _MISSING = object()
 
@@ -72,7 +73,8 @@ def _converter(field: fields.Field[Any], attr: str) -> tuple[_Convert, bool]:
 
 
 def compile_dumper(schema: Schema | type[Schema]) -> Dumper:
-    """``schema.dump`` for mappings, as a plain function (schemas without dump hooks only)."""
+    """``schema.dump`` for mappings and objects, as a plain function (schemas without dump hooks
+    only)."""
     instance = schema() if isinstance(schema, type) else schema
     if instance._hooks.get("pre_dump") or instance._hooks.get("post_dump"):
         raise TypeError(f"{type(instance).__name__} has dump hooks: dump it with marshmallow")
@@ -82,10 +84,11 @@ def compile_dumper(schema: Schema | type[Schema]) -> Dumper:
         for name, field in instance.dump_fields.items()
     ]
 
-    def dump(obj: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(obj: Any) -> dict[str, Any]:
+        get = obj.get if isinstance(obj, Mapping) else functools.partial(getattr, obj)
         out = {}
         for key, attr, convert, plain in plan:
-            value = obj.get(attr, _MISSING)
+            value = get(attr, _MISSING)
             if value is _MISSING:  # marshmallow leaves a missing value out too
                 continue
             out[key] = None if value is None and plain else convert(value)
