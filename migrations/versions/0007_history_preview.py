@@ -6,7 +6,8 @@ times the rest of the page's read). A generated column keeps it beside the row i
 the database with every write of the transcript, so no code path can leave it stale.
 
 - PostgreSQL: a STORED generated column. Adding it rewrites the table and its indexes (each row's
-  preview is computed once): on a million items, minutes, with the table locked meanwhile.
+  preview is computed once), with the table locked meanwhile: 29 s for 20,000 items (575 MB) on a
+  2-core machine, so tens of minutes for a million.
 - SQLite: a VIRTUAL generated column (SQLite cannot add a stored one to an existing table, and
   has no TOAST: reading it costs what the expression cost before). Instant.
 
