@@ -4,9 +4,10 @@ The history routes answer pages of up to 100 entries and items with thousands of
 segments; marshmallow's ``dump`` walks every value through several calls (value lookup, defaults,
 ``_serialize``), the largest Python cost of those routes. :func:`compile_dumper` reads a schema's
 declared fields once (attribute, data key, type) and returns a function that converts a mapping
-(or an object's attributes, as marshmallow reads them) with one small function per field. The schema stays the one description of the answer: the OpenAPI
-document is generated from it, and the answer's keys come from it (a test compares both dumps).
-A field type not known here is dumped by the field itself.
+(or an object's attributes, as marshmallow reads them) with one small function per field. The
+schema stays the one description of the answer: the OpenAPI document is generated from it, and the
+answer's keys come from it (a test compares both dumps). A field type not known here is dumped by
+the field itself.
 """
 
 from __future__ import annotations
